@@ -1,0 +1,29 @@
+"""Shared fixtures. Real data lives in ../shared/data; tests that need it skip when it is
+absent, except under CI=true where its absence is a failure."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("JAXNAS_DATA_DIR", REPO / ".." / "shared" / "data")).resolve()
+
+
+def require_data(relative: str) -> Path:
+    """Path of a shared data file; skips (or fails under CI=true) when it is absent."""
+    p = SHARED_DATA / relative
+    if not p.is_file():
+        msg = f"shared data file {p} is absent"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg + " (CI=true requires it)")
+        pytest.skip(msg)
+    return p
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    require_data("nb201/accuracies.csv")
+    return SHARED_DATA
