@@ -196,13 +196,15 @@ def mutate_code(key: jax.Array, code: jax.Array) -> jax.Array:
 @functools.lru_cache(maxsize=1)
 def all_archs() -> np.ndarray:
     """All 15,625 encodings in code order, ``int32[15625, 6]``."""
-    return np.asarray(from_code(np.arange(NUM_ARCHS)))
+    return ((np.arange(NUM_ARCHS, dtype=np.int32)[:, None] // _POW5) % NUM_OPS).astype(np.int32)
 
 
 @functools.lru_cache(maxsize=1)
 def neighbour_table() -> np.ndarray:
     """Codes of every architecture's neighbours, ``int32[15625, 24]`` (row = code)."""
-    return np.asarray(neighbour_codes(np.arange(NUM_ARCHS, dtype=np.int32)))
+    code = np.arange(NUM_ARCHS, dtype=np.int32)[:, None]
+    op = (code // _POW5[_NB_EDGE]) % NUM_OPS
+    return (code + ((op + _NB_SHIFT) % NUM_OPS - op) * _POW5[_NB_EDGE]).astype(np.int32)
 
 
 # --------------------------------------------------------------------------------------------

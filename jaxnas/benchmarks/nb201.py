@@ -1,0 +1,363 @@
+"""NAS-Bench-201 as a tabular benchmark of JAX arrays, and its noise models.
+
+Tables are stored in *code order* (row ``c`` = the architecture with base-5 code ``c``, see
+:mod:`jaxnas.spaces.nb201`), so a query inside ``jit`` is one gather.
+
+Sources:
+  * the files in ``../shared/data/nb201`` (``accuracies.csv`` + ``seeds.npz``), read in place;
+  * the official NAS-Bench-201 ``.pth`` file through the ``nas-bench-201`` API (extra ``nb201``),
+    converted once by :func:`convert_official` into a compact jaxnas cache (``.npz``) that
+    :func:`load` reads without torch.
+
+Noise models (White, Nolen, Savani 2020, Section 4), see :func:`objective`:
+  * ``denoised``: the 200-epoch validation accuracy averaged over training seeds;
+  * ``standard``: one training seed's value per architecture, drawn once per trial and then fixed
+    for that trial, as a single real training run would be;
+  * ``random``: a seeded random permutation of the denoised values over architectures (the
+    paper's "Random" landscape: same distribution of accuracies, no neighbourhood structure).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnas import paths
+from jaxnas.spaces import nb201 as space
+
+DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16-120")
+NOISE_MODELS: tuple[str, ...] = ("denoised", "standard", "random")
+# dataset name -> column prefix in accuracies.csv and key in seeds.npz
+_CSV_PREFIX = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16-120": "imagenet16"}
+_SEED_KEY = {"cifar10": "cifar10_valid", "cifar100": "cifar100_valtest",
+             "imagenet16-120": "imagenet16_valtest"}
+_DATASET_ALIASES = {"imagenet16": "imagenet16-120", "imagenet16_120": "imagenet16-120",
+                    "imagenet": "imagenet16-120", "cifar10-valid": "cifar10"}
+_HOW_TO_GET = (
+    "The shared copy lives in ../shared/data/nb201 (accuracies.csv, seeds.npz). Alternatively "
+    "download the official NAS-Bench-201 file (NAS-Bench-201-v1_1-096897.pth) and convert it once "
+    "with `python -m jaxnas.benchmarks.nb201 convert PTH OUT.npz` (needs `pip install "
+    "jaxnas[nb201]`), then pass --data-dir pointing at OUT.npz's folder."
+)
+CACHE_NAME = "nb201_jaxnas.npz"
+
+
+class TabularBenchmark(NamedTuple):
+    """One dataset of NAS-Bench-201, all arrays in code order (a pytree, usable inside jit).
+
+    Attributes:
+        valid: 200-epoch validation accuracy (%), mean over seeds.  # [15625]
+        test: 200-epoch test accuracy (%), mean over seeds.  # [15625]
+        valid_12: 12-epoch validation accuracy (%).  # [15625]
+        test_12: 12-epoch test accuracy (%).  # [15625]
+        seeds: per-seed final accuracies (%), NaN where a seed is missing.  # [15625, 3]
+        seed_dev: each seed's deviation from the seed mean, 0 where missing.  # [15625, 3]
+        num_seeds: available seeds (2 or 3; missing ones are always the last).  # [15625]
+        index: official NAS-Bench-201 index of every code.  # [15625]
+        code: code of every official index (inverse of ``index``).  # [15625]
+    """
+
+    valid: jax.Array
+    test: jax.Array
+    valid_12: jax.Array
+    test_12: jax.Array
+    seeds: jax.Array
+    seed_dev: jax.Array
+    num_seeds: jax.Array
+    index: jax.Array
+    code: jax.Array
+
+
+def canonical_dataset(dataset: str) -> str:
+    """Normalises a dataset name; raises ValueError naming the valid ones."""
+    d = _DATASET_ALIASES.get(dataset.lower(), dataset.lower())
+    if d not in DATASETS:
+        raise ValueError(f"unknown NAS-Bench-201 dataset {dataset!r}; choose one of {DATASETS}")
+    return d
+
+
+# --------------------------------------------------------------------------------------------
+# Loading.
+# --------------------------------------------------------------------------------------------
+
+
+def _read_shared(csv_path: Path, seeds_path: Path) -> dict[str, np.ndarray]:
+    """Reads accuracies.csv + seeds.npz into a dict of arrays in official-index order."""
+    try:
+        with open(csv_path, newline="") as f:
+            rows = list(csv.reader(f))
+    except OSError as e:
+        raise FileNotFoundError(f"cannot read {csv_path}: {e}. {_HOW_TO_GET}") from e
+    if not rows or rows[0][:2] != ["index", "arch"]:
+        raise ValueError(
+            f"{csv_path} is not a NAS-Bench-201 accuracy table: expected a header starting "
+            f"'index,arch', got {rows[0][:2] if rows else 'an empty file'}. {_HOW_TO_GET}"
+        )
+    header, body = rows[0], rows[1:]
+    if len(body) != space.NUM_ARCHS:
+        raise ValueError(
+            f"{csv_path} has {len(body)} architectures, expected {space.NUM_ARCHS} "
+            f"(truncated or corrupt file). {_HOW_TO_GET}"
+        )
+    out: dict[str, np.ndarray] = {}
+    idx = np.array([int(r[0]) for r in body])
+    if not np.array_equal(idx, np.arange(space.NUM_ARCHS)):
+        raise ValueError(f"{csv_path}: the index column is not 0..15624 in order. {_HOW_TO_GET}")
+    out["arch"] = np.stack([space.from_string(r[1]) for r in body])
+    for j, name in enumerate(header[2:], start=2):
+        try:
+            out[name] = np.array([float(r[j]) for r in body], np.float32)
+        except ValueError as e:
+            raise ValueError(f"{csv_path}: column {name!r} holds a non-number ({e})") from e
+    try:
+        with np.load(seeds_path) as z:
+            for k in _SEED_KEY.values():
+                out["seeds_" + k] = np.asarray(z[k], np.float32)
+    except (OSError, KeyError, ValueError) as e:
+        raise FileNotFoundError(
+            f"cannot read per-seed accuracies from {seeds_path}: {e}. {_HOW_TO_GET}"
+        ) from e
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _raw_tables(data_dir: str | None) -> dict[str, np.ndarray]:
+    """All datasets as numpy arrays in official-index order, from a cache or the shared files."""
+    try:
+        cache = paths.find_file(CACHE_NAME, data_dir)
+    except FileNotFoundError:
+        cache = None
+    if cache is not None:
+        try:
+            with np.load(cache) as z:
+                return {k: z[k] for k in z.files}
+        except (OSError, ValueError) as e:
+            raise ValueError(f"corrupt jaxnas cache {cache}: {e}. Delete it and convert again.") from e
+    csv_path = paths.find_file("nb201/accuracies.csv", data_dir, _HOW_TO_GET)
+    seeds_path = paths.find_file("nb201/seeds.npz", data_dir, _HOW_TO_GET)
+    return _read_shared(csv_path, seeds_path)
+
+
+def load(dataset: str = "cifar10", data_dir: str | os.PathLike | None = None) -> TabularBenchmark:
+    """Loads one dataset of NAS-Bench-201 as JAX arrays in code order.
+
+    Args:
+        dataset: ``'cifar10'``, ``'cifar100'`` or ``'imagenet16-120'``.
+        data_dir: folder holding ``nb201/accuracies.csv`` and ``nb201/seeds.npz`` (or a jaxnas
+            cache ``nb201_jaxnas.npz``); default: ``$JAXNAS_DATA_DIR``, then ``../shared/data``.
+
+    Raises:
+        ValueError: unknown dataset, or a corrupt file (naming it).
+        FileNotFoundError: no data file found (naming where it looked and how to get one).
+    """
+    d = canonical_dataset(dataset)
+    raw = _raw_tables(None if data_dir is None else str(data_dir))
+    codes = np.asarray(space.to_code(raw["arch"]))
+    if sorted(codes.tolist()) != list(range(space.NUM_ARCHS)):
+        raise ValueError("the benchmark's architecture strings do not cover the space exactly once")
+    order = np.empty(space.NUM_ARCHS, np.int64)
+    order[codes] = np.arange(space.NUM_ARCHS)  # order[code] = official index
+    p = _CSV_PREFIX[d]
+    seeds = raw["seeds_" + _SEED_KEY[d]][order]
+    ok = ~np.isnan(seeds)
+    if not np.all(ok.sum(1) >= 1) or np.any(~ok[:, :-1] & ok[:, 1:]):
+        raise ValueError("per-seed table: every architecture needs seeds packed to the left")
+    with np.errstate(invalid="ignore"):
+        dev = np.where(ok, seeds - np.nanmean(seeds, axis=1, keepdims=True), 0.0)
+    return TabularBenchmark(
+        valid=jnp.asarray(raw[f"{p}_valid_200"][order]),
+        test=jnp.asarray(raw[f"{p}_test_200"][order]),
+        valid_12=jnp.asarray(raw[f"{p}_valid_12"][order]),
+        test_12=jnp.asarray(raw[f"{p}_test_12"][order]),
+        seeds=jnp.asarray(seeds),
+        seed_dev=jnp.asarray(dev.astype(np.float32)),
+        num_seeds=jnp.asarray(ok.sum(1).astype(np.int32)),
+        index=jnp.asarray(order.astype(np.int32)),
+        code=jnp.asarray(codes.astype(np.int32)),
+    )
+
+
+def index_of(bench: TabularBenchmark, arch: jax.Array) -> jax.Array:
+    """Official benchmark index of an encoding (``[..., 6] -> [...]``; jit-able)."""
+    return bench.index[space.to_code(arch)]
+
+
+def arch_of_index(bench: TabularBenchmark, index: jax.Array) -> jax.Array:
+    """Encoding of an official benchmark index (``[...] -> [..., 6]``; jit-able)."""
+    return space.from_code(bench.code[jnp.asarray(index, jnp.int32)])
+
+
+def check_index(index: int) -> int:
+    """Host-side check of an official index; raises ValueError when out of range."""
+    if not (0 <= int(index) < space.NUM_ARCHS) or int(index) != index:
+        raise ValueError(f"NAS-Bench-201 index {index!r} is out of range [0, {space.NUM_ARCHS})")
+    return int(index)
+
+
+def lookup(arch, data_dir: str | os.PathLike | None = None) -> dict[str, float]:
+    """All table values of one architecture (``int[6]`` or official string), for reports.
+
+    Returns a dict with ``index``, ``arch`` (string) and ``{dataset}_{valid|test}_{200|12}``
+    accuracies (%), with dataset prefixes ``cifar10``, ``cifar100``, ``imagenet16``.
+    """
+    a = space.from_string(arch) if isinstance(arch, str) else space.validate(arch)
+    c = int(space.to_code(a))
+    out: dict = {"arch": space.to_string(a)}
+    for d in DATASETS:
+        b = load(d, data_dir)
+        out["index"] = int(b.index[c])
+        p = _CSV_PREFIX[d]
+        for name, table in (("valid_200", b.valid), ("test_200", b.test),
+                            ("valid_12", b.valid_12), ("test_12", b.test_12)):
+            out[f"{p}_{name}"] = float(table[c])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Noise models.
+# --------------------------------------------------------------------------------------------
+
+
+def check_noise(noise: str) -> str:
+    if noise not in NOISE_MODELS:
+        raise ValueError(f"unknown noise model {noise!r}; choose one of {NOISE_MODELS}")
+    return noise
+
+
+class NoisyTable(NamedTuple):
+    """One trial's validation landscape, queried lazily with :func:`noisy_valid` (jit-able).
+
+    ``value(code) = base[code] + dev[code, j]`` where the seed ``j`` is chosen among the
+    architecture's available seeds by an integer hash of ``(salt, code)``: the same code always
+    gives the same value within a trial, without materialising the whole landscape, and the
+    choice is uniform up to a 2^-32 bias (a full PRNG call per query costs several times more
+    inside the search loop on a CPU).
+    """
+
+    base: jax.Array  # [N]
+    dev: jax.Array  # [N, K] zeros for the deterministic noise models
+    num_seeds: jax.Array  # [N]
+    salt: jax.Array  # [] uint32, drawn from the trial's key
+
+
+def noisy_table(key: jax.Array, bench: TabularBenchmark, noise: str) -> NoisyTable:
+    """This trial's landscape under a noise model (``noise`` is static). Consumes ``key``.
+
+    ``denoised``: the mean validation accuracy. ``standard``: for every architecture one of its
+    available training seeds, drawn uniformly, fixed for the trial; its value is the denoised
+    value plus that seed's deviation from the seed mean, ``valid + (seed_j - mean seeds)``. On
+    cifar10 the per-seed values are validation accuracies whose mean equals ``valid`` (to 0.01%
+    for 84.5% of architectures), so this is the seed's own value; on cifar100 and imagenet16-120
+    the shared per-seed values are measured on the full test set, and the deviation carries that
+    run-to-run noise onto the validation accuracy. ``random``: the denoised values permuted over
+    architectures by ``key``.
+    """
+    check_noise(noise)
+    k_salt, k_perm = jax.random.split(key)
+    salt = jax.random.bits(k_salt, (), jnp.uint32)
+    zeros = jnp.zeros_like(bench.seed_dev)
+    if noise == "denoised":
+        return NoisyTable(bench.valid, zeros, bench.num_seeds, salt)
+    if noise == "random":
+        return NoisyTable(permuted(k_perm, bench.valid), zeros, bench.num_seeds, salt)
+    return NoisyTable(bench.valid, bench.seed_dev, bench.num_seeds, salt)
+
+
+def permuted(key: jax.Array, x: jax.Array) -> jax.Array:
+    """The values of ``x`` permuted over architectures (the ``random`` noise model)."""
+    return jax.random.permutation(key, x)
+
+
+def _hash32(x: jax.Array) -> jax.Array:
+    """The murmur3 32-bit finaliser: a cheap, well-mixing bijection on uint32."""
+    x = x ^ (x >> 16)
+    x = x * jnp.uint32(0x85EBCA6B)
+    x = x ^ (x >> 13)
+    x = x * jnp.uint32(0xC2B2AE35)
+    return x ^ (x >> 16)
+
+
+def noisy_valid(table: NoisyTable, code: jax.Array) -> jax.Array:
+    """Validation accuracy of ``code`` in this trial (any shape of codes)."""
+    code = jnp.asarray(code, jnp.int32)
+    h = _hash32(table.salt ^ _hash32(code.astype(jnp.uint32) + jnp.uint32(0x9E3779B9)))
+    j = (h % table.num_seeds[code].astype(jnp.uint32)).astype(jnp.int32)
+    return table.base[code] + jnp.take_along_axis(table.dev[code], j[..., None], axis=-1)[..., 0]
+
+
+def objective(key: jax.Array, bench: TabularBenchmark, noise: str) -> jax.Array:
+    """The whole validation landscape a trial sees, ``[15625]`` (jit-able; static ``noise``).
+
+    Equals :func:`noisy_valid` of :func:`noisy_table` at every code. Consumes ``key``.
+    """
+    table = noisy_table(key, bench, noise)
+    return noisy_valid(table, jnp.arange(bench.valid.shape[0], dtype=jnp.int32))
+
+
+# --------------------------------------------------------------------------------------------
+# Conversion of the official file.
+# --------------------------------------------------------------------------------------------
+
+
+def convert_official(pth_path: str | os.PathLike, out_path: str | os.PathLike, api=None) -> Path:
+    """Converts the official NAS-Bench-201 ``.pth`` into jaxnas's cache (loadable without torch).
+
+    Args:
+        pth_path: the official file, e.g. ``NAS-Bench-201-v1_1-096897.pth``.
+        out_path: where to write the cache; name it ``nb201_jaxnas.npz`` inside a data folder.
+        api: an already-built ``nas_201_api.NASBench201API`` (for tests); built from
+            ``pth_path`` when ``None``.
+
+    Returns:
+        The path written.
+    """
+    if api is None:
+        if not Path(pth_path).is_file():
+            raise FileNotFoundError(f"official NAS-Bench-201 file {pth_path} not found. {_HOW_TO_GET}")
+        try:
+            from nas_201_api import NASBench201API
+        except ImportError as e:
+            raise ImportError("converting the official file needs `pip install 'jaxnas[nb201]'`") from e
+        api = NASBench201API(str(pth_path), verbose=False)
+    n = len(api)
+    out: dict[str, np.ndarray] = {"arch": np.stack([space.from_string(api.arch(i)) for i in range(n)])}
+    # (dataset name in the API, split key for validation, split key for test)
+    specs = {"cifar10": (("cifar10-valid", "valid"), ("cifar10", "test")),
+             "cifar100": (("cifar100", "valid"), ("cifar100", "test")),
+             "imagenet16": (("ImageNet16-120", "valid"), ("ImageNet16-120", "test"))}
+    for prefix, ((dv, kv), (dt, kt)) in specs.items():
+        for hp in ("200", "12"):
+            v, t = np.empty(n, np.float32), np.empty(n, np.float32)
+            for i in range(n):
+                v[i] = api.get_more_info(i, dv, iepoch=None, hp=hp, is_random=False)[f"{kv}-accuracy"]
+                t[i] = api.get_more_info(i, dt, iepoch=None, hp=hp, is_random=False)[f"{kt}-accuracy"]
+            out[f"{prefix}_valid_{hp}"], out[f"{prefix}_test_{hp}"] = v, t
+    seed_sets = {"cifar10_valid": ("cifar10-valid", "x-valid"),
+                 "cifar100_valtest": ("cifar100", "ori-test"),
+                 "imagenet16_valtest": ("ImageNet16-120", "ori-test")}
+    for key, (dname, split) in seed_sets.items():
+        s = np.full((n, 3), np.nan, np.float32)
+        for i in range(n):
+            runs = api.query_by_index(i, dname, hp="200")
+            for j, seed in enumerate(sorted(runs)[:3]):
+                s[i, j] = runs[seed].get_eval(split)["accuracy"]
+        out["seeds_" + key] = s
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out_path, **out)
+    return out_path
+
+
+if __name__ == "__main__":  # python -m jaxnas.benchmarks.nb201 convert PTH OUT
+    import sys
+
+    if len(sys.argv) != 4 or sys.argv[1] != "convert":
+        sys.exit("usage: python -m jaxnas.benchmarks.nb201 convert OFFICIAL.pth OUT.npz")
+    print(convert_official(sys.argv[2], sys.argv[3]))
