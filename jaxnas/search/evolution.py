@@ -16,6 +16,7 @@ from flax import struct
 
 from jaxnas.search.base import (
     Algorithm,
+    fast_uniform,
     Landscape,
     SearchState,
     init_oracle,
@@ -50,7 +51,7 @@ def step(key: jax.Array, state: SearchState, land: Landscape, *, num_init: int,
     s: EvoState = state.algo
     p = s.codes.shape[0]
     # one draw per step: p tournament keys, a random architecture, a mutation
-    u = jax.random.uniform(key, (p + 2,))
+    u = fast_uniform(key, p + 2)
     alive = jnp.arange(p) < s.size
     # Tournament: the living members with the smallest random ranks (the dead rank last,
     # since a rank is only counted among the living), i.e. a uniform draw without replacement.
