@@ -353,7 +353,7 @@ def normal_scores(values: jax.Array) -> jax.Array:
 def threshold_score(values: jax.Array, threshold: jax.Array) -> jax.Array:
     """The normal-score coordinate of a raw loss threshold: ``Phi^{-1}(#{values <= thr} / n)``."""
     values = jnp.asarray(values)
-    q = jnp.mean(values[None, :] <= jnp.asarray(threshold)[..., None], axis=-1)
+    q = jnp.mean(values <= jnp.asarray(threshold)[..., None], axis=-1)
     return ndtri(q)
 
 
@@ -436,3 +436,55 @@ def neighbour_correlation(values: jax.Array, nbr: jax.Array) -> jax.Array:
     v = jnp.asarray(values, jnp.float32)
     v = v - jnp.mean(v)
     return jnp.mean(v[:, None] * v[nbr]) / jnp.mean(v**2)
+
+
+class LandscapeTheory(NamedTuple):
+    """Theory evaluated on the densities estimated from one landscape (see
+    :func:`predict_landscape`)."""
+
+    grid: Grid
+    pdf_n: jax.Array  # [G] in normal scores
+    pdf_e: jax.Array  # [G, G] in normal scores
+    prediction: Prediction
+    local_minima: float  # E[#local minima]
+    frac_within_eps: float  # predicted fraction of starts ending within eps of the best
+    threshold_score: float  # l* + eps in normal scores
+    rho: float  # neighbour correlation of the normal scores
+
+
+def predict_landscape(
+    loss: jax.Array, nbr: jax.Array, eps: float, num: int = 256, bandwidth: float | None = None
+) -> LandscapeTheory:
+    """Theorem 5.1 for a given landscape, from ``pdf_n`` and ``pdf_e`` estimated on its
+    neighbour pairs.
+
+    The losses are mapped to normal scores first (the theorem's counts depend only on ranks);
+    ``eps`` is in the losses' own units and becomes the normal score of ``l* + eps``.
+
+    Args:
+        loss: loss of every architecture (lower is better).  # [N]
+        nbr: neighbour table.  # [N, S]
+        eps: tolerance for "ended within eps of the global minimum", in loss units (>= 0).
+        num: grid cells.
+        bandwidth: kernel width in normal-score units; default Scott's rule on the pairs.
+
+    Raises:
+        ValueError: negative ``eps`` or a non-finite loss.
+    """
+    if not float(eps) >= 0:
+        raise ValueError(f"eps must be >= 0 (loss units), got {eps!r}")
+    loss = jnp.asarray(loss, jnp.float32)
+    if not bool(jnp.all(jnp.isfinite(loss))):
+        raise ValueError("the landscape has non-finite losses; drop or impute them first")
+    nbr = jnp.asarray(nbr)
+    n, s = nbr.shape
+    z = normal_scores(loss)
+    grid = normal_grid(n, num)
+    pn, pe = estimate_densities(z, nbr, grid, bandwidth)
+    pred = predict(pn, pe, grid.h, n, s)
+    thr = threshold_score(loss, jnp.min(loss) + eps)
+    return LandscapeTheory(
+        grid, pn, pe, pred, float(pred.local_minima),
+        float(frac_ending_below(pred, grid, thr)), float(thr),
+        float(neighbour_correlation(z, nbr)),
+    )
