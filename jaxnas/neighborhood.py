@@ -220,6 +220,22 @@ def score_all(values: jax.Array, radius: int = 1, aggregation: str = "mean",
                        codes, batch_size=batch)
 
 
+def neighbour_stats(values: jax.Array, code: jax.Array, radius: int = 1
+                    ) -> tuple[jax.Array, jax.Array]:
+    """Flatness of one architecture: mean and standard deviation of its neighbours' values.
+
+    The architecture itself is excluded (its ``M - 1`` neighbours within ``radius``). Used to
+    report how flat the returned architectures are, e.g. with ``values = bench.test``.
+
+    Returns:
+        ``(mean, std)``, both ``float32[]`` (population std, ``ddof=0``).
+    """
+    if check_radius(radius) == 0:
+        raise ValueError("radius 0 has no neighbours; use radius >= 1 for neighbour statistics")
+    vals = jnp.asarray(values)[neighbourhood_codes(code, radius)[..., 1:]]
+    return jnp.mean(vals, axis=-1), jnp.std(vals, axis=-1)
+
+
 # --------------------------------------------------------------------------------------------
 # Differentiable neighbourhood of a continuous architecture (NA-DARTS).
 # --------------------------------------------------------------------------------------------
