@@ -13,6 +13,7 @@ from jaxnas.search.base import (
 )
 from jaxnas.search.evolution import evolution
 from jaxnas.search.local_search import local_search
+from jaxnas.search.na_search import na_local_search, na_random_search
 from jaxnas.search.random_search import random_search
 
 ALGORITHMS = {
@@ -20,6 +21,9 @@ ALGORITHMS = {
     "local_search_first": lambda: local_search(first_improvement=True),
     "random_search": random_search,
     "evolution": evolution,
+    # neighbourhood-aware (Wang et al. 2021); kwargs: radius=1, k=None, aggregation="mean"
+    "na_random_search": na_random_search,
+    "na_local_search": na_local_search,
 }
 
 
@@ -31,5 +35,5 @@ def get_algorithm(name: str, **kwargs) -> Algorithm:
 
 
 __all__ = ["ALGORITHMS", "Algorithm", "Landscape", "Oracle", "SearchState", "Trajectory",
-           "evolution", "get_algorithm", "local_search", "make_landscape", "query",
+           "evolution", "get_algorithm", "local_search", "make_landscape", "na_local_search", "na_random_search", "query",
            "random_search", "run", "run_one"]

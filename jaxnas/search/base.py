@@ -50,14 +50,50 @@ class Oracle:
     values: jax.Array  # [B] float32 their validation accuracies (or scores)
     num_queries: jax.Array  # [] int32
     best_valid: jax.Array  # [] float32 best value so far
+    # Optional aggregated scores (neighbourhood-aware search, see :func:`record_score`): when
+    # present, the incumbent is the best *scored* architecture instead of the best value.
+    scores: jax.Array | None = None  # [B] float32 best score completed at each query (-inf)
+    score_codes: jax.Array | None = None  # [B] int32 architecture holding that score (-1)
 
 
-def init_oracle(budget: int) -> Oracle:
+def init_oracle(budget: int, scored: bool = False) -> Oracle:
+    """An empty oracle for ``budget`` distinct queries.
+
+    Args:
+        scored: also keep aggregated scores (see :func:`record_score`); the trajectory's
+            incumbent is then the architecture with the best score.
+    """
     return Oracle(
         codes=jnp.full((budget,), -1, jnp.int32),
         values=jnp.full((budget,), -jnp.inf, jnp.float32),
         num_queries=jnp.zeros((), jnp.int32),
         best_valid=jnp.full((), -jnp.inf, jnp.float32),
+        scores=jnp.full((budget,), -jnp.inf, jnp.float32) if scored else None,
+        score_codes=jnp.full((budget,), -1, jnp.int32) if scored else None,
+    )
+
+
+def record_score(oracle: Oracle, code: jax.Array, score: jax.Array, complete: jax.Array
+                 ) -> Oracle:
+    """Records an aggregated ``score`` of ``code``, available from the latest distinct query on.
+
+    The score is attached to query slot ``num_queries - 1`` (the query that completed the
+    evaluations it aggregates); if several scores land on one slot, the best is kept. Nothing is
+    recorded unless ``complete`` (every architecture the score aggregates was paid for within
+    the budget) or before any query.
+
+    Raises:
+        ValueError: if the oracle was not built with ``init_oracle(budget, scored=True)``.
+    """
+    if oracle.scores is None:
+        raise ValueError("this oracle keeps no scores; build it with init_oracle(budget, scored=True)")
+    budget = oracle.codes.shape[0]
+    slot = oracle.num_queries - 1
+    better = complete & (slot >= 0) & (score > oracle.scores[jnp.maximum(slot, 0)])
+    slot = jnp.where(better, slot, budget)  # out of range -> dropped
+    return oracle.replace(
+        scores=oracle.scores.at[slot].set(score, mode="drop"),
+        score_codes=oracle.score_codes.at[slot].set(code, mode="drop"),
     )
 
 
@@ -117,7 +153,14 @@ class Trajectory(NamedTuple):
 
 
 def trajectory(oracle: Oracle, test: jax.Array, steps: jax.Array) -> Trajectory:
-    """Incumbent after every distinct query: the first architecture reaching the running max."""
+    """Incumbent after every distinct query: the first architecture reaching the running max.
+
+    With a scored oracle (:func:`init_oracle` with ``scored=True``) the incumbent is the first
+    architecture reaching the running max of the recorded scores, and ``valid`` is that score;
+    before the first score is recorded it falls back to the best value (as random search).
+    """
+    if oracle.scores is not None:
+        return _scored_trajectory(oracle, test, steps)
     vals = oracle.values
     best = jax.lax.cummax(vals)
     prev = jnp.concatenate([jnp.full((1,), -jnp.inf, vals.dtype), best[:-1]])
@@ -130,6 +173,31 @@ def trajectory(oracle: Oracle, test: jax.Array, steps: jax.Array) -> Trajectory:
         valid=jnp.where(filled, best, nan),
         test=jnp.where(filled, test[jnp.maximum(inc_code, 0)], nan),
         best_code=inc_code[jnp.maximum(oracle.num_queries - 1, 0)],
+        codes=oracle.codes,
+        num_steps=steps,
+    )
+
+
+def _scored_trajectory(oracle: Oracle, test: jax.Array, steps: jax.Array) -> Trajectory:
+    sc = oracle.scores
+    best = jax.lax.cummax(sc)
+    prev = jnp.concatenate([jnp.full((1,), -jnp.inf, sc.dtype), best[:-1]])
+    pos = jnp.arange(sc.shape[0])
+    inc = jax.lax.cummax(jnp.where(sc > prev, pos, 0))
+    has = jnp.isfinite(best)
+    # the plain rule's incumbent, used before the first score is recorded
+    vals = oracle.values
+    vbest = jax.lax.cummax(vals)
+    vprev = jnp.concatenate([jnp.full((1,), -jnp.inf, vals.dtype), vbest[:-1]])
+    vinc = oracle.codes[jax.lax.cummax(jnp.where(vals > vprev, pos, 0))]
+    inc_code = jnp.where(has, oracle.score_codes[inc], vinc)
+    filled = pos < oracle.num_queries
+    nan = jnp.full_like(best, jnp.nan)
+    last = jnp.maximum(oracle.num_queries - 1, 0)
+    return Trajectory(
+        valid=jnp.where(filled, jnp.where(has, best, vbest), nan),
+        test=jnp.where(filled, test[jnp.maximum(inc_code, 0)], nan),
+        best_code=inc_code[last],
         codes=oracle.codes,
         num_steps=steps,
     )
