@@ -144,10 +144,11 @@ def restore(mngr: ocp.CheckpointManager, template: SelectionState,
     step = mngr.latest_step() if step is None else step
     target = jax.tree.map(np.asarray, serialization.to_state_dict(template))
     raw = mngr.restore(step, args=ocp.args.StandardRestore(target))
-    return serialization.from_state_dict(template, raw)
+    return jax.tree.map(jnp.asarray, serialization.from_state_dict(template, raw))
 
 
 def _check_config(ckpt_dir: Path, config: dict) -> None:
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
     f = ckpt_dir / CONFIG_FILE
     if f.exists():
         old = json.loads(f.read_text())
