@@ -1,0 +1,62 @@
+"""``jaxnas search``: query-budgeted NAS algorithms on NAS-Bench-201, vmapped over trials."""
+
+from __future__ import annotations
+
+from jaxnas.cli._common import add_data_dir, add_json, print_json, print_table
+
+
+def register(sub) -> None:
+    from jaxnas.search import ALGORITHMS
+
+    p = sub.add_parser(
+        "search",
+        help="run search algorithms over many trials at a query budget",
+        description="Mean and std of the incumbent's test accuracy against the number of "
+                    "queries (distinct architectures), over independent trials.",
+    )
+    p.add_argument("--algo", default="local_search",
+                   help=f"one or a comma list of: {', '.join(sorted(ALGORITHMS))}")
+    p.add_argument("--dataset", default="cifar10", help="cifar10 | cifar100 | imagenet16-120")
+    p.add_argument("--noise", default="standard", help="denoised | standard | random")
+    p.add_argument("--trials", type=int, default=1000)
+    p.add_argument("--budget", type=int, default=300, help="distinct architectures per trial")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot", default=None, metavar="FILE.png",
+                   help="plot test accuracy against queries (all algorithms on one plot)")
+    p.add_argument("--full", action="store_true",
+                   help="with --json: keep the per-query mean/std curves in the output")
+    add_data_dir(p)
+    add_json(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from jaxnas.search.compare import compare, plot
+
+    algos = [a.strip() for a in args.algo.split(",") if a.strip()]
+    results = compare(algos, args.dataset, args.noise, args.trials, args.budget, args.seed,
+                      args.data_dir, progress=True)
+    if args.plot:
+        plot(results, args.plot)
+    if args.json:
+        if not args.full:
+            marks = sorted({q for q in (10, 25, 50, 100, 150, 200, 300, 500, args.budget)
+                            if q <= args.budget})
+            for r in results:
+                r["checkpoints"] = {str(q): [r["test_mean"][q - 1], r["test_std"][q - 1]]
+                                    for q in marks}
+                del r["test_mean"], r["test_std"]
+        print_json(results[0] if len(results) == 1 else results)
+        return 0
+    marks = [q for q in (10, 25, 50, 100, 150, 200, 300, 500) if q < args.budget] + [args.budget]
+    rows = []
+    for q in marks:
+        rows.append([q] + [f"{r['test_mean'][q - 1]:.2f} +- {r['test_std'][q - 1]:.2f}"
+                           for r in results])
+    print(f"test accuracy (%) of the incumbent, mean +- std over {args.trials} trials "
+          f"({results[0]['dataset']}, {args.noise} noise)")
+    print_table(rows, ["queries"] + [r["algo"] for r in results])
+    print("run seconds: " + ", ".join(f"{r['algo']} {r['run_seconds']:.3f}" for r in results))
+    if args.plot:
+        print(f"plot written to {args.plot}")
+    return 0

@@ -1,0 +1,109 @@
+"""Runs several search algorithms at equal query budget and summarises their trajectories."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+
+from jaxnas.benchmarks import nb201 as bench_lib
+from jaxnas.search import base, get_algorithm
+from jaxnas.spaces import nb201 as space
+
+
+def run_timed(algo: base.Algorithm, key: jax.Array, bench: bench_lib.TabularBenchmark,
+              noise: str, trials: int, budget: int) -> tuple[base.Trajectory, float, float]:
+    """Compiles and runs ``trials`` vmapped trials; returns (trajectory, compile s, run s)."""
+    fn = jax.jit(lambda k, b: base.run(algo, k, b, noise, trials, budget))
+    t0 = time.perf_counter()
+    compiled = fn.lower(key, bench).compile()
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    traj = jax.block_until_ready(compiled(key, bench))
+    return traj, compile_s, time.perf_counter() - t0
+
+
+def summarize(name: str, traj: base.Trajectory, compile_s: float, run_s: float,
+              trials: int, budget: int) -> dict:
+    """JSON-ready summary: mean/std of the incumbent's test accuracy after every query."""
+    test = np.asarray(traj.test, np.float64)  # [T, B]
+    final = test[:, -1]
+    best = np.asarray(traj.best_code)
+    vals, counts = np.unique(best, return_counts=True)
+    top = vals[np.argmax(counts)]
+    return {
+        "algo": name,
+        "trials": trials,
+        "budget": budget,
+        "final_test_mean": float(np.nanmean(final)),
+        "final_test_std": float(np.nanstd(final)),
+        "final_valid_mean": float(np.nanmean(np.asarray(traj.valid)[:, -1])),
+        "test_mean": np.nanmean(test, axis=0).round(4).tolist(),
+        "test_std": np.nanstd(test, axis=0).round(4).tolist(),
+        "most_returned_arch": space.to_string(space.all_archs()[top]),
+        "most_returned_frac": float(counts.max() / best.size),
+        "mean_steps": float(np.mean(np.asarray(traj.num_steps))),
+        "run_seconds": run_s,
+        "compile_seconds": compile_s,
+    }
+
+
+def compare(algos: Sequence[str], dataset: str = "cifar10", noise: str = "standard",
+            trials: int = 1000, budget: int = 300, seed: int = 0, data_dir=None,
+            progress: bool = True) -> list[dict]:
+    """Runs every named algorithm on the same trials (same keys) and returns their summaries."""
+    if trials < 1 or budget < 1:
+        raise ValueError(f"trials and budget must be >= 1, got trials={trials}, budget={budget}")
+    if budget > space.NUM_ARCHS:
+        raise ValueError(f"budget {budget} exceeds the {space.NUM_ARCHS} architectures of the space")
+    bench = bench_lib.load(dataset, data_dir)
+    bench_lib.check_noise(noise)
+    key = jax.random.key(seed)
+    out = []
+    for i, name in enumerate(algos, start=1):
+        algo = get_algorithm(name)
+        if progress:
+            print(f"[{i}/{len(algos)}] {name}: {trials} trials x {budget} queries ...",
+                  file=sys.stderr, flush=True)
+        traj, c, r = run_timed(algo, key, bench, noise, trials, budget)
+        s = summarize(name, traj, c, r, trials, budget)
+        s.update(dataset=bench_lib.canonical_dataset(dataset), noise=noise, seed=seed)
+        if progress:
+            print(f"    compile {c:.2f} s, run {r:.3f} s, final test {s['final_test_mean']:.3f}"
+                  f" +- {s['final_test_std']:.3f}", file=sys.stderr, flush=True)
+        out.append(s)
+    return out
+
+
+def plot(results: Sequence[dict], path: str, title: str | None = None) -> None:
+    """Test accuracy of the incumbent (mean +- std over trials) against queries, one line each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    for r in results:
+        m, sd = np.asarray(r["test_mean"]), np.asarray(r["test_std"])
+        q = np.arange(1, m.size + 1)
+        ax.plot(q, m, label=f"{r['algo']} ({r['final_test_mean']:.2f})")
+        ax.fill_between(q, m - sd, m + sd, alpha=0.15)
+    r0 = results[0]
+    # frame the curves from the 10th query on; the first few queries are far below
+    tail = [slice(min(9, len(r["test_mean"]) - 1), None) for r in results]
+    lo = min(np.nanmin(np.asarray(r["test_mean"])[t]) for r, t in zip(results, tail))
+    hi = max(np.nanmax((np.asarray(r["test_mean"]) + np.asarray(r["test_std"]))[t])
+             for r, t in zip(results, tail))
+    ax.set_ylim(lo - 0.3 * (hi - lo) - 0.05, hi + 0.05 * (hi - lo) + 0.05)
+    ax.set_xlabel("number of queries (distinct architectures)")
+    ax.set_ylabel("test accuracy of incumbent (%)")
+    ax.set_title(title or f"NAS-Bench-201 {r0['dataset']}, {r0['noise']} noise, "
+                 f"{r0['trials']} trials")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
