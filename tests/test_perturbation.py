@@ -212,3 +212,78 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     with pytest.raises(ValueError, match="config"):
         loop.run_selection(jax.random.key(0), problem, ts, w, crit="loss", tune_epochs=0,
                            ckpt_dir=tmp_path)
+
+
+# --------------------------------------------------------------------------------------------
+# The Flax adapter (BatchNorm in batch-statistics mode during scoring, fine-tuning).
+# --------------------------------------------------------------------------------------------
+
+
+def _flax_toy(seed=0, n=64, dim=6, classes=4):
+    from jaxnas.selection import supernet as sn
+
+    module = toy.FlaxToy(features=8, num_classes=classes)
+    kx, ky, ki, ka = jax.random.split(jax.random.key(seed), 4)
+    x = jax.random.normal(kx, (n, dim))
+    y = jax.random.randint(ky, (n,), 0, classes)
+    variables = module.init(ki, x[:2], jnp.ones((E, K)) / K, train=False)
+    # Make the running averages differ from any batch's statistics.
+    variables = {"params": variables["params"],
+                 "batch_stats": jax.tree.map(lambda v: v + 3.0, variables["batch_stats"])}
+    tx = sn.tune_optimizer(0.05)
+    return module, (x, y), variables, tx, jax.random.normal(ka, (E, K))
+
+
+def test_flax_supernet_scores_batched_equal_sequential_and_use_batch_stats():
+    from jaxnas.selection import supernet as sn
+
+    module, (x, y), variables, tx, alpha = _flax_toy()
+    ts = sn.init_tune_state(variables, tx)
+    w = jax.nn.softmax(alpha, -1)
+    decided = jnp.asarray([-1, 3, -1, -1, 1, -1], jnp.int32)
+    wb = pt.candidate_weights(w, decided, 0)
+    data = (x.reshape(4, 16, -1), y.reshape(4, 16))
+    eval_fn = sn.make_eval_fn(module)
+    batched = jax.jit(pt.score_candidates, static_argnums=0)(eval_fn, (ts, data), wb)
+    seq = pt.score_candidates_sequential(eval_fn, (ts, data), wb)
+    np.testing.assert_allclose(batched.acc, seq.acc, atol=1e-6)
+    np.testing.assert_allclose(batched.loss, seq.loss, rtol=1e-5)
+    assert np.ptp(np.asarray(seq.loss)) > 1e-4
+    # BatchNorm uses per-batch statistics: an oracle computed batch by batch in train mode.
+    for k in range(K):
+        losses = []
+        for b in range(4):
+            logits, _ = module.apply(variables, data[0][b], wb[k], train=True,
+                                     mutable=["batch_stats"])
+            losses.append(toy.metrics(logits, data[1][b])[1])
+        np.testing.assert_allclose(seq.loss[k], np.mean(losses), rtol=1e-5)
+    # ... which differs from evaluating with the (shifted) running averages.
+    eval_logits = module.apply(variables, data[0][0], wb[0], train=False)
+    assert abs(float(toy.metrics(eval_logits, data[1][0])[1]) - float(losses[0])) > 1e-3
+
+
+def test_flax_supernet_selection_resumes(tmp_path):
+    from jaxnas.selection import supernet as sn
+
+    module, (x, y), variables, tx, alpha = _flax_toy(seed=3)
+    problem = sn.make_problem(module, (x, y), (x, y), tx, batch_size=16, steps_per_epoch=3)
+    ts = sn.init_tune_state(variables, tx)
+    w = sn.supernet_weights(alpha, E, K)
+    full = loop.run_selection(jax.random.key(0), problem, ts, w, tune_epochs=1,
+                              ckpt_dir=tmp_path / "a")
+    # The fine-tuning moved the weights and the BN running averages.
+    assert not np.allclose(full.tune["params"]["head"]["kernel"],
+                           variables["params"]["head"]["kernel"])
+
+    def kill(state):
+        if int(state.num_decided) == 2:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        loop.run_selection(jax.random.key(0), problem, ts, w, tune_epochs=1,
+                           ckpt_dir=tmp_path / "b", callback=kill)
+    resumed = loop.run_selection(jax.random.key(0), problem, ts, w, tune_epochs=1,
+                                 ckpt_dir=tmp_path / "b")
+    np.testing.assert_array_equal(resumed.decided, full.decided)
+    np.testing.assert_allclose(resumed.acc, full.acc)
+    chex.assert_trees_all_close(resumed.tune, full.tune, rtol=1e-5, atol=1e-6)

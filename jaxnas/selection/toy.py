@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -142,3 +143,31 @@ def constructed_case(key: jax.Array, n: int = 512, dim: int = 10, num_classes: i
     alpha[0] = [-1.0, 1.5, 1.0, -1.0, -1.0]  # skip > conv1x1 on the edge that matters
     alpha[4] = [-2.0, 2.0, -2.0, -2.0, -2.0]  # node 3 <- node 1: skip
     return params, jnp.asarray(alpha), (x, y)
+
+
+class FlaxToy(nn.Module):
+    """The toy cell as a Flax module with BatchNorm, called like the NAS-Bench-201 supernet:
+    ``apply(variables, x[N, D], op_weights[6, 5], train=...)``."""
+
+    features: int = 8
+    num_classes: int = 4
+
+    @nn.compact
+    def __call__(self, x, op_weights, train: bool = False):
+        bn = lambda name: nn.BatchNorm(use_running_average=not train, use_scale=False,  # noqa: E731
+                                       use_bias=False, momentum=0.9, name=name)
+        nodes = [bn("stem_bn")(nn.Dense(self.features, name="stem")(x))]
+        for dst in range(1, space.NUM_NODES):
+            total = 0.0
+            for e, (d, s) in enumerate(space.EDGES):
+                if d != dst:
+                    continue
+                h, w = nodes[s], op_weights[e]
+                a = bn(f"bn_a{e}")(nn.Dense(self.features, use_bias=False, name=f"a{e}")(
+                    nn.relu(h)))
+                b = bn(f"bn_b{e}")(nn.Dense(self.features, use_bias=False, name=f"b{e}")(
+                    nn.relu(h)))
+                total = total + w[1] * h + w[2] * a + w[3] * b + w[4] * 0.5 * (
+                    h + jnp.roll(h, 1, axis=-1))
+            nodes.append(total)
+        return nn.Dense(self.num_classes, name="head")(nodes[-1])
