@@ -13,8 +13,15 @@ copula of the field's neighbour correlation ``rho`` (:func:`jaxnas.theory.gaussi
   by Lanczos as ``Q^{-1/2} u`` on the complement of the constant vector. On a random regular
   graph, which looks like a tree up to distance ``~log_{s-1} n``, this is the landscape the
   theorem assumes: neighbour correlation ``~rho`` and neighbours of ``v`` (nearly)
-  independent given ``l(v)``. ``Q`` stays positive definite only for
-  ``rho < 1 / sqrt(s - 1)`` (0.21 for ``s = 24``, 0.58 for ``s = 4``) on such graphs;
+  independent given ``l(v)``. On the non-constant vectors the eigenvalues of
+  ``(1 - rho^2) Q`` are ``1 + (s - 1) rho^2 - rho lambda`` with ``|lambda| <~ 2 sqrt(s - 1)``
+  (Friedman), smallest ``(1 - rho sqrt(s - 1))^2``: ``Q`` becomes singular at the tree's
+  Kesten-Stigum point ``rho = 1 / sqrt(s - 1)`` (0.21 for ``s = 24``, 0.58 for ``s = 4``, 1 on
+  the ring ``s = 2``). Beyond it the field is dominated by the graph's global modes and its
+  neighbour correlation is no longer ``rho`` (measured: ``s = 4, rho = 0.7`` gives 0.48), so
+  :func:`simulate` refuses ``rho >= 1 / sqrt(s - 1)``; near it Lanczos converges slowly. With
+  ``s = 2`` the random regular graph is a ring and the field the AR(1) chain, for which the
+  theorem's assumptions hold exactly (up to the ring closing on itself);
 * ``heat``: i.i.d. noise smoothed by ``steps`` rounds of neighbourhood averaging
   ``z <- (z + sum_{u in N(v)} z_u) / (s + 1)``; ``steps`` is the knob from i.i.d. (0) towards
   smooth. The neighbour correlation it reaches is bounded by ``lambda_2 / s`` (the second
@@ -148,6 +155,22 @@ def markov_field(key: jax.Array, nbr: jax.Array, rho: float | jax.Array, iters: 
     return theory.normal_scores(z)
 
 
+def max_markov_rho(s: int) -> float:
+    """The Kesten-Stigum point ``1 / sqrt(s - 1)`` above which the ``markov`` field on a random
+    ``s``-regular graph stops being the tree-Markov chain (module docstring)."""
+    return 1.0 if s <= 2 else float(1.0 / (s - 1) ** 0.5)
+
+
+def check_markov_rho(model: str, rho: float, s: int) -> None:
+    """Raises ValueError when ``model == 'markov'`` and ``rho >= max_markov_rho(s)``."""
+    if model == "markov" and not float(rho) < max_markov_rho(s):
+        raise ValueError(
+            f"markov field needs rho < 1/sqrt(s-1) = {max_markov_rho(s):.3f} for s={s}, got "
+            f"rho={rho!r}; use a smaller rho, a smaller degree (s=2 is a ring, valid for any "
+            "rho < 1), or the 'heat' model"
+        )
+
+
 class Measured(NamedTuple):
     """Exact local-search statistics of one landscape (losses, lower is better)."""
 
@@ -235,6 +258,8 @@ def simulate(
     make = landscape_fn(model, steps, rho)
     if (nbr is None) == (n is None or s is None):
         raise ValueError("pass either a neighbour table nbr, or both n and s (not both)")
+    degree = int(s) if nbr is None else int(jnp.shape(nbr)[1])
+    check_markov_rho(model, rho, degree)
     if nbr is None:
         check_graph_size(n, s)
 
@@ -253,3 +278,90 @@ def simulate(
     keys = jax.random.split(key, num_seeds)
     meas, losses = jax.jit(jax.vmap(one))(keys)
     return meas, losses[0]
+
+
+def confidence_interval(x, level: float = 0.95) -> tuple[float, float, float]:
+    """``(mean, lo, hi)``: Student-t confidence interval of the mean of per-seed values ``[K]``.
+
+    With one seed the interval is ``(mean, mean)``.
+    """
+    import numpy as np
+    from scipy import stats as sps
+
+    x = np.asarray(x, np.float64)
+    m = float(np.mean(x))
+    if x.size < 2:
+        return m, m, m
+    half = float(sps.t.ppf(0.5 + level / 2, x.size - 1) * np.std(x, ddof=1) / np.sqrt(x.size))
+    return m, m - half, m + half
+
+
+def compare(
+    key: jax.Array,
+    model: str,
+    n: int,
+    s: int,
+    num_seeds: int,
+    eps: float,
+    *,
+    rho: float = 0.0,
+    steps: int = 0,
+    num: int = 256,
+    level: float = 0.95,
+) -> dict:
+    """Theory against simulation on random ``s``-regular graphs (one point of the knob).
+
+    Simulates ``num_seeds`` landscapes (a fresh graph each, :func:`simulate`) and evaluates
+    Theorem 5.1 for the Gaussian neighbour model (:func:`jaxnas.theory.gaussian_model`) at the
+    model's correlation: the nominal ``rho`` for ``iid``/``markov``, the measured mean neighbour
+    correlation for ``heat`` (which has no nominal one). The theory is also evaluated on the
+    densities estimated from the first seed's landscape (:func:`jaxnas.theory.predict_landscape`).
+    Losses are normal scores, so ``eps`` is in normal-score units and the threshold
+    ``l* + eps`` is the same for every seed. Consumes ``key``.
+
+    Returns:
+        A dict of plain numbers: ``model, n, s, rho, steps, seeds, eps``,
+        ``predicted_local_minima``, ``measured_local_minima`` (mean over seeds) and
+        ``measured_local_minima_ci`` ([lo, hi]), the same three for ``frac_within_eps``,
+        ``predicted_*_estimated`` (from estimated densities), ``theory_rho`` (the rho fed to
+        the Gaussian model), ``measured_rho``, ``mean_moves``, ``run_seconds`` (wall time of
+        simulation + theory, compilation included).
+
+    Raises:
+        ValueError: as :func:`simulate`; ``eps < 0``.
+    """
+    import time
+
+    import numpy as np
+
+    if not float(eps) >= 0:
+        raise ValueError(f"eps must be >= 0 (normal-score units), got {eps!r}")
+    t0 = time.perf_counter()
+    meas, loss = simulate(key, model, num_seeds, eps, n=n, s=s, rho=rho, steps=steps)
+    meas = jax.tree.map(np.asarray, meas)
+    measured_rho = float(np.mean(meas.rho))
+    theory_rho = measured_rho if model == "heat" else float(rho)
+    grid = theory.normal_grid(n, num)
+    pn, pe = theory.gaussian_model(max(theory_rho, 0.0), grid)
+    pred = theory.predict(pn, pe, grid.h, n, s)
+    thr = theory.threshold_score(loss, jnp.min(loss) + eps)
+    frac = float(theory.frac_ending_below(pred, grid, thr))
+    # the first seed's graph, re-drawn with the key :func:`simulate` used for it
+    g0 = random_regular_graph(jax.random.split(jax.random.split(key, num_seeds)[0])[0], n, s)
+    est = theory.predict_landscape(loss, g0, eps, num)
+    lm = confidence_interval(meas.local_minima, level)
+    fr = confidence_interval(meas.frac_within_eps, level)
+    return {
+        "model": model, "n": int(n), "s": int(s), "rho": float(rho), "steps": int(steps),
+        "seeds": int(num_seeds), "eps": float(eps), "level": float(level),
+        "theory_rho": theory_rho, "measured_rho": measured_rho,
+        "predicted_local_minima": float(pred.local_minima),
+        "measured_local_minima": lm[0], "measured_local_minima_ci": [lm[1], lm[2]],
+        "predicted_frac_within_eps": frac,
+        "measured_frac_within_eps": fr[0], "measured_frac_within_eps_ci": [fr[1], fr[2]],
+        "predicted_local_minima_estimated": est.local_minima,
+        "predicted_frac_within_eps_estimated": est.frac_within_eps,
+        "threshold_score": float(thr),
+        "mean_moves": float(np.mean(meas.mean_moves)),
+        "run_seconds": time.perf_counter() - t0,
+    }
