@@ -31,6 +31,17 @@ def test_iid_preimage_closed_form():
     np.testing.assert_allclose(p1[mid], s * tail[mid] ** s, rtol=2e-3, atol=1e-3)
 
 
+def test_slides_and_tree_recursions_agree_at_depth_one():
+    grid = theory.normal_grid(2000, 128)
+    _, pe = theory.gaussian_model(0.5, grid)
+    tree = np.asarray(theory.preimage_sizes(pe, grid.h, 4, 3, "tree"))
+    slides = np.asarray(theory.preimage_sizes(pe, grid.h, 4, 3, "slides"))
+    np.testing.assert_allclose(tree[0], slides[0], rtol=1e-5, atol=1e-7)
+    assert np.all(tree[1:] >= 0) and np.any(np.abs(tree[2] - slides[2]) > 1e-3)
+    basins = theory.basin_sizes(pe, grid.h, 4)
+    assert float(basins.last_term) < 1e-4 and int(basins.depth) < 100
+
+
 def test_basins_partition_the_space():
     """Reversible model: the basins of all local minima cover every start exactly once."""
     grid = theory.normal_grid(2000, 256)
