@@ -84,7 +84,7 @@ def neighbourhood_figure(panels: list[tuple[str, np.ndarray]], nbr, path) -> Non
         plot_neighbourhood(axes[0, k], axes[1, k], acc, nbr, title)
     fig.suptitle("Neighbourhood distributions on NAS-Bench-201 (denoised validation accuracy)")
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
 
 
@@ -116,5 +116,5 @@ def simulation_figure(series: dict[str, list[dict]], path) -> None:
                 ax.set_yscale("log")
             ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
