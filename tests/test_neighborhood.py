@@ -197,6 +197,47 @@ def test_na_rs_queries_whole_neighbourhoods(bench):
         np.testing.assert_array_equal(np.sort(row[:25]), np_neighbourhood(centre, 1))
 
 
+@pytest.mark.parametrize("k", [None, 8])
+def test_na_rs_budget_is_the_union_of_the_centres_neighbourhoods(bench, k):
+    """Budget accounting, exactly: NA-RS draws its centres as random search draws its queries,
+    so its query list is the first ``budget`` distinct codes of the concatenated neighbourhoods
+    (centre first) of random search's distinct proposals, in order; every neighbour costs one
+    query and a neighbour already queried costs nothing."""
+    key, budget, trials = jax.random.key(21), 130, 4
+    na = _run(search.na_random_search(k=k), key, bench, trials=trials, budget=budget)
+    rs = _run(search.random_search(), key, bench, trials=trials, budget=40)
+    for t in range(trials):
+        land = base.make_landscape(jax.random.split(jax.random.fold_in(key, t))[0], bench,
+                                   "standard")
+        want, seen = [], set()
+        for c in np.asarray(rs.codes[t]):
+            if k is None:  # in the order checked against brute force above
+                mem = np.asarray(N.neighbourhood_codes(jnp.int32(c), 1))
+            else:
+                mem = np.asarray(search.na_search.members(land, jnp.int32(c), 1, k))
+            for m in mem.tolist():
+                if m not in seen:
+                    seen.add(m)
+                    want.append(m)
+        got = np.asarray(na.codes[t]).tolist()
+        assert len(want) >= budget
+        assert got == want[:budget]
+
+
+@pytest.mark.parametrize("name, kw", [("na_random_search", {"k": 6, "aggregation": "median"}),
+                                      ("na_local_search", {"radius": 2, "k": 10})])
+def test_na_vmap_over_seeds_equals_separate_runs(bench, name, kw):
+    algo = search.get_algorithm(name, **kw)
+    key, budget = jax.random.key(9), 90
+    tr = jax.jit(lambda k: base.run(algo, k, bench, "standard", 3, budget))(key)
+    one = jax.jit(lambda k: base.run_trial(algo, k, bench, "standard", budget))
+    for i in range(3):
+        single = one(jax.random.fold_in(key, i))
+        for a, b in zip(single, tr):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b[i]))
+    assert not np.array_equal(np.asarray(tr.codes[0]), np.asarray(tr.codes[1]))
+
+
 @pytest.mark.parametrize("name, kw", [("na_random_search", {}), ("na_local_search", {"k": 5})])
 def test_na_step_traces_once(bench, name, kw):
     chex.clear_trace_counter()
