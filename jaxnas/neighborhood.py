@@ -106,7 +106,7 @@ def neighbourhood_size(radius: int) -> int:
     return sum(math.comb(space.NUM_EDGES, j) * (space.NUM_OPS - 1) ** j for j in range(r + 1))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def shift_patterns(radius: int) -> np.ndarray:
     """Per-edge operation shifts of every neighbourhood member, ``int32[M, 6]``.
 

@@ -22,7 +22,7 @@ from jaxnas.spaces import nb201 as S
 ALL = S.all_archs()  # [15625, 6] in code order
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def np_neighbourhood(code: int, radius: int) -> np.ndarray:
     """Brute force: all codes within Hamming distance ``radius`` of ``code`` (sorted)."""
     dist = np.sum(ALL != ALL[code], axis=1)
@@ -48,7 +48,7 @@ def test_neighbourhood_codes_equal_brute_force(radius):
     codes = np.array([0, 1234, 6111, 15624, 7777])
     got = np.asarray(N.neighbourhood_codes(jnp.asarray(codes), radius))
     assert got.shape == (5, N.neighbourhood_size(radius))
-    for c, row in zip(codes, got):
+    for c, row in zip(codes, got, strict=True):
         assert row[0] == c
         assert len(set(row.tolist())) == row.size  # distinct
         np.testing.assert_array_equal(np.sort(row), np_neighbourhood(c, radius))
@@ -143,7 +143,7 @@ def test_radius_zero_reduces_na_rs_to_random_search(bench):
     key = jax.random.key(11)
     na = _run(search.na_random_search(radius=0), key, bench)
     rs = _run(search.random_search(), key, bench)
-    for a, b in zip(na, rs):
+    for a, b in zip(na, rs, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
@@ -233,7 +233,7 @@ def test_na_vmap_over_seeds_equals_separate_runs(bench, name, kw):
     one = jax.jit(lambda k: base.run_trial(algo, k, bench, "standard", budget))
     for i in range(3):
         single = one(jax.random.fold_in(key, i))
-        for a, b in zip(single, tr):
+        for a, b in zip(single, tr, strict=True):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b[i]))
     assert not np.array_equal(np.asarray(tr.codes[0]), np.asarray(tr.codes[1]))
 
