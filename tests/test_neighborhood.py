@@ -209,12 +209,14 @@ def test_na_rs_budget_is_the_union_of_the_centres_neighbourhoods(bench, k):
     for t in range(trials):
         land = base.make_landscape(jax.random.split(jax.random.fold_in(key, t))[0], bench,
                                    "standard")
+        centres = rs.codes[t]
+        if k is None:  # in the order checked against brute force above
+            blocks = np.asarray(N.neighbourhood_codes(centres, 1))
+        else:
+            blocks = np.asarray(jax.vmap(
+                lambda c, land=land: search.na_search.members(land, c, 1, k))(centres))
         want, seen = [], set()
-        for c in np.asarray(rs.codes[t]):
-            if k is None:  # in the order checked against brute force above
-                mem = np.asarray(N.neighbourhood_codes(jnp.int32(c), 1))
-            else:
-                mem = np.asarray(search.na_search.members(land, jnp.int32(c), 1, k))
+        for mem in blocks:
             for m in mem.tolist():
                 if m not in seen:
                     seen.add(m)
