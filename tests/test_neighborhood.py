@@ -396,3 +396,52 @@ def test_na_darts_arch_step_compiles_once_and_lowers_the_na_loss():
     for i in range(30):
         alpha, opt_state, _ = step(alpha, opt_state, params, x, y, jax.random.key(i))
     assert float(full(alpha)) < before - 0.05
+
+
+# ---------------------------------------------------------------------------------------------
+# Rank correlations and the criterion in isolation.
+# ---------------------------------------------------------------------------------------------
+
+
+def _np_kendall_b(x, y):
+    n = len(x)
+    c = d = tx = ty = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            sx, sy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+            c += sx * sy > 0
+            d += sx * sy < 0
+            tx += sx == 0
+            ty += sy == 0
+    pairs = n * (n - 1) / 2
+    return (c - d) / np.sqrt((pairs - tx) * (pairs - ty))
+
+
+def _np_spearman(x, y):
+    def ranks(v):  # average ranks by brute force
+        return np.array([np.sum(v < a) + (np.sum(v == a) - 1) / 2 for a in v])
+    return np.corrcoef(ranks(x), ranks(y))[0, 1]
+
+
+def test_rank_correlations_equal_brute_force_with_ties():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 6, 70).astype(np.float32)  # many ties
+    y = (x + rng.integers(0, 4, 70)).astype(np.float32)
+    assert float(N.kendall_tau(x, y, batch_size=16)) == pytest.approx(_np_kendall_b(x, y),
+                                                                       rel=1e-5)
+    assert float(N.spearman(x, y)) == pytest.approx(_np_spearman(x, y), rel=1e-5)
+    z = rng.normal(size=50).astype(np.float32)
+    assert float(N.kendall_tau(z, z)) == pytest.approx(1.0)
+    assert float(N.spearman(z, -z)) == pytest.approx(-1.0)
+
+
+def test_select_among_ranks_the_same_candidates_by_value_and_by_score(bench):
+    land = base.make_landscape(jax.random.key(1), bench, "standard")
+    centres = jax.random.randint(jax.random.key(2), (40,), 0, S.NUM_ARCHS)
+    rs, na, cost = jax.jit(lambda c: search.na_search.select_among(land, c))(centres)
+    vals = np.asarray(land.valid(jnp.arange(S.NUM_ARCHS)))
+    cs = np.asarray(centres)
+    assert int(rs) == cs[np.argmax(vals[cs])]
+    sc = [vals[np_neighbourhood(int(c), 1)].mean() for c in cs]
+    assert int(na) == cs[int(np.argmax(sc))]
+    assert int(cost) == len(set(np.concatenate([np_neighbourhood(int(c), 1) for c in cs])))
