@@ -445,3 +445,14 @@ def test_select_among_ranks_the_same_candidates_by_value_and_by_score(bench):
     sc = [vals[np_neighbourhood(int(c), 1)].mean() for c in cs]
     assert int(na) == cs[int(np.argmax(sc))]
     assert int(cost) == len(set(np.concatenate([np_neighbourhood(int(c), 1) for c in cs])))
+
+
+def test_summary_flatness_equals_numpy(bench):
+    from jaxnas.search.compare import summarize
+
+    tr = _run(search.na_random_search(k=4), jax.random.key(4), bench, trials=5, budget=40)
+    s = summarize("x", tr, 0.0, 0.0, 5, 40, test=bench.test)
+    nb = np.asarray(bench.test)[S.neighbour_table()[np.asarray(tr.best_code)]]  # [5, 24]
+    assert s["final_neighbour_test_mean"] == pytest.approx(nb.mean(1).mean(), rel=1e-5)
+    assert s["final_neighbour_test_std_mean"] == pytest.approx(nb.std(1).mean(), rel=1e-4)
+    assert "final_neighbour_test_mean" not in summarize("x", tr, 0.0, 0.0, 5, 40)
