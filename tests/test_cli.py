@@ -50,7 +50,44 @@ def test_search_table(capsys, data_dir):
     assert "evolution" in out and "queries" in out
 
 
+def test_search_na_algorithms_with_options(capsys, data_dir):
+    """NA options reach the NA algorithms only; flatness is reported for every algorithm."""
+    r = _json(capsys, ["search", "--algo", "na_random_search,na_local_search,random_search,"
+                       "local_search", "--trials", "30", "--budget", "60", "--radius", "1",
+                       "--na-samples", "6", "--aggregation", "median", "--json",
+                       "--data-dir", str(data_dir)])
+    assert [x["algo"] for x in r] == ["na_random_search", "na_local_search", "random_search",
+                                      "local_search"]
+    want = {"radius": 1, "k": 6, "aggregation": "median"}
+    assert [x["options"] for x in r] == [want, want, {}, {}]
+    for x in r:
+        assert 80 < x["final_test_mean"] < 94.4
+        # neighbours of a returned architecture are worse than it on average, and spread out
+        assert 60 < x["final_neighbour_test_mean"] < x["final_test_mean"]
+        assert 0.2 < x["final_neighbour_test_std_mean"] < 20
+    # the options change NA-RS: the full neighbourhood scores fewer centres at 60 queries
+    full = _json(capsys, ["search", "--algo", "na_random_search", "--trials", "30", "--budget",
+                          "60", "--json", "--data-dir", str(data_dir)])
+    assert full["options"] == {}
+    assert full["mean_steps"] < r[0]["mean_steps"]
+
+
+def test_search_help_lists_na_algorithms_and_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    out = capsys.readouterr().out
+    for word in ("na_random_search", "na_local_search", "--radius", "--na-samples",
+                 "--aggregation"):
+        assert word in out
+
+
 @pytest.mark.parametrize("argv, msg", [
+    (["search", "--algo", "random_search", "--radius", "2"],
+     "--radius only apply to neighbourhood-aware algorithms"),
+    (["search", "--algo", "na_random_search", "--aggregation", "avg", "--trials", "2",
+      "--budget", "30"], "unknown aggregation 'avg'"),
+    (["search", "--algo", "na_random_search", "--na-samples", "30", "--trials", "2",
+      "--budget", "30"], "must be in [1, 24] for radius 1"),
     (["landscape", "--dataset", "mnist"], "unknown NAS-Bench-201 dataset 'mnist'"),
     (["landscape", "--noise", "loud"], "unknown noise model 'loud'"),
     (["search", "--algo", "hill"], "unknown search algorithm 'hill'"),

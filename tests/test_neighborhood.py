@@ -22,7 +22,7 @@ from jaxnas.spaces import nb201 as S
 ALL = S.all_archs()  # [15625, 6] in code order
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def np_neighbourhood(code: int, radius: int) -> np.ndarray:
     """Brute force: all codes within Hamming distance ``radius`` of ``code`` (sorted)."""
     dist = np.sum(ALL != ALL[code], axis=1)
@@ -48,7 +48,7 @@ def test_neighbourhood_codes_equal_brute_force(radius):
     codes = np.array([0, 1234, 6111, 15624, 7777])
     got = np.asarray(N.neighbourhood_codes(jnp.asarray(codes), radius))
     assert got.shape == (5, N.neighbourhood_size(radius))
-    for c, row in zip(codes, got):
+    for c, row in zip(codes, got, strict=True):
         assert row[0] == c
         assert len(set(row.tolist())) == row.size  # distinct
         np.testing.assert_array_equal(np.sort(row), np_neighbourhood(c, radius))
@@ -143,7 +143,7 @@ def test_radius_zero_reduces_na_rs_to_random_search(bench):
     key = jax.random.key(11)
     na = _run(search.na_random_search(radius=0), key, bench)
     rs = _run(search.random_search(), key, bench)
-    for a, b in zip(na, rs):
+    for a, b in zip(na, rs, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
@@ -195,6 +195,49 @@ def test_na_rs_queries_whole_neighbourhoods(bench):
     for row in np.asarray(tr.codes):
         centre = row[0]
         np.testing.assert_array_equal(np.sort(row[:25]), np_neighbourhood(centre, 1))
+
+
+@pytest.mark.parametrize("k", [None, 8])
+def test_na_rs_budget_is_the_union_of_the_centres_neighbourhoods(bench, k):
+    """Budget accounting, exactly: NA-RS draws its centres as random search draws its queries,
+    so its query list is the first ``budget`` distinct codes of the concatenated neighbourhoods
+    (centre first) of random search's distinct proposals, in order; every neighbour costs one
+    query and a neighbour already queried costs nothing."""
+    key, budget, trials = jax.random.key(21), 130, 4
+    na = _run(search.na_random_search(k=k), key, bench, trials=trials, budget=budget)
+    rs = _run(search.random_search(), key, bench, trials=trials, budget=40)
+    for t in range(trials):
+        land = base.make_landscape(jax.random.split(jax.random.fold_in(key, t))[0], bench,
+                                   "standard")
+        centres = rs.codes[t]
+        if k is None:  # in the order checked against brute force above
+            blocks = np.asarray(N.neighbourhood_codes(centres, 1))
+        else:
+            blocks = np.asarray(jax.vmap(
+                lambda c, land=land: search.na_search.members(land, c, 1, k))(centres))
+        want, seen = [], set()
+        for mem in blocks:
+            for m in mem.tolist():
+                if m not in seen:
+                    seen.add(m)
+                    want.append(m)
+        got = np.asarray(na.codes[t]).tolist()
+        assert len(want) >= budget
+        assert got == want[:budget]
+
+
+@pytest.mark.parametrize("name, kw", [("na_random_search", {"k": 6, "aggregation": "median"}),
+                                      ("na_local_search", {"radius": 2, "k": 10})])
+def test_na_vmap_over_seeds_equals_separate_runs(bench, name, kw):
+    algo = search.get_algorithm(name, **kw)
+    key, budget = jax.random.key(9), 90
+    tr = jax.jit(lambda k: base.run(algo, k, bench, "standard", 3, budget))(key)
+    one = jax.jit(lambda k: base.run_trial(algo, k, bench, "standard", budget))
+    for i in range(3):
+        single = one(jax.random.fold_in(key, i))
+        for a, b in zip(single, tr, strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b[i]))
+    assert not np.array_equal(np.asarray(tr.codes[0]), np.asarray(tr.codes[1]))
 
 
 @pytest.mark.parametrize("name, kw", [("na_random_search", {}), ("na_local_search", {"k": 5})])
@@ -353,3 +396,63 @@ def test_na_darts_arch_step_compiles_once_and_lowers_the_na_loss():
     for i in range(30):
         alpha, opt_state, _ = step(alpha, opt_state, params, x, y, jax.random.key(i))
     assert float(full(alpha)) < before - 0.05
+
+
+# ---------------------------------------------------------------------------------------------
+# Rank correlations and the criterion in isolation.
+# ---------------------------------------------------------------------------------------------
+
+
+def _np_kendall_b(x, y):
+    n = len(x)
+    c = d = tx = ty = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            sx, sy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+            c += sx * sy > 0
+            d += sx * sy < 0
+            tx += sx == 0
+            ty += sy == 0
+    pairs = n * (n - 1) / 2
+    return (c - d) / np.sqrt((pairs - tx) * (pairs - ty))
+
+
+def _np_spearman(x, y):
+    def ranks(v):  # average ranks by brute force
+        return np.array([np.sum(v < a) + (np.sum(v == a) - 1) / 2 for a in v])
+    return np.corrcoef(ranks(x), ranks(y))[0, 1]
+
+
+def test_rank_correlations_equal_brute_force_with_ties():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 6, 70).astype(np.float32)  # many ties
+    y = (x + rng.integers(0, 4, 70)).astype(np.float32)
+    assert float(N.kendall_tau(x, y, batch_size=16)) == pytest.approx(_np_kendall_b(x, y),
+                                                                       rel=1e-5)
+    assert float(N.spearman(x, y)) == pytest.approx(_np_spearman(x, y), rel=1e-5)
+    z = rng.normal(size=50).astype(np.float32)
+    assert float(N.kendall_tau(z, z)) == pytest.approx(1.0)
+    assert float(N.spearman(z, -z)) == pytest.approx(-1.0)
+
+
+def test_select_among_ranks_the_same_candidates_by_value_and_by_score(bench):
+    land = base.make_landscape(jax.random.key(1), bench, "standard")
+    centres = jax.random.randint(jax.random.key(2), (40,), 0, S.NUM_ARCHS)
+    rs, na, cost = jax.jit(lambda c: search.na_search.select_among(land, c))(centres)
+    vals = np.asarray(land.valid(jnp.arange(S.NUM_ARCHS)))
+    cs = np.asarray(centres)
+    assert int(rs) == cs[np.argmax(vals[cs])]
+    sc = [vals[np_neighbourhood(int(c), 1)].mean() for c in cs]
+    assert int(na) == cs[int(np.argmax(sc))]
+    assert int(cost) == len(set(np.concatenate([np_neighbourhood(int(c), 1) for c in cs])))
+
+
+def test_summary_flatness_equals_numpy(bench):
+    from jaxnas.search.compare import summarize
+
+    tr = _run(search.na_random_search(k=4), jax.random.key(4), bench, trials=5, budget=40)
+    s = summarize("x", tr, 0.0, 0.0, 5, 40, test=bench.test)
+    nb = np.asarray(bench.test)[S.neighbour_table()[np.asarray(tr.best_code)]]  # [5, 24]
+    assert s["final_neighbour_test_mean"] == pytest.approx(nb.mean(1).mean(), rel=1e-5)
+    assert s["final_neighbour_test_std_mean"] == pytest.approx(nb.std(1).mean(), rel=1e-4)
+    assert "final_neighbour_test_mean" not in summarize("x", tr, 0.0, 0.0, 5, 40)

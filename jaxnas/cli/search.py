@@ -6,16 +6,33 @@ from jaxnas.cli._common import add_data_dir, add_json, print_json, print_table
 
 
 def register(sub) -> None:
-    from jaxnas.search import ALGORITHMS
+    from jaxnas.search import ALGORITHMS, NA_ALGORITHMS
 
     p = sub.add_parser(
         "search",
         help="run search algorithms over many trials at a query budget",
         description="Mean and std of the incumbent's test accuracy against the number of "
-                    "queries (distinct architectures), over independent trials.",
+                    "queries (distinct architectures), over independent trials, and the "
+                    "flatness of the returned architectures (mean and spread of their 24 "
+                    "one-edge neighbours' test accuracy). The neighbourhood-aware algorithms "
+                    f"({', '.join(NA_ALGORITHMS)}; Wang et al. 2021) rank architectures by "
+                    "their validation accuracy aggregated over their neighbourhood, and every "
+                    "neighbour they evaluate counts against the query budget.",
     )
     p.add_argument("--algo", default="local_search",
                    help=f"one or a comma list of: {', '.join(sorted(ALGORITHMS))}")
+    na = p.add_argument_group(
+        "neighbourhood-aware options",
+        f"passed to {', '.join(NA_ALGORITHMS)} only; with a mixed --algo list the other "
+        "algorithms run unchanged; an error if --algo names no neighbourhood-aware algorithm")
+    na.add_argument("--radius", type=int, default=None,
+                    help="neighbourhood radius in edges changed (default 1: 24 neighbours; 0 is "
+                         "the plain algorithm)")
+    na.add_argument("--na-samples", type=int, default=None, metavar="K",
+                    help="score with K uniformly sampled neighbours (default: all of them)")
+    na.add_argument("--aggregation", default=None,
+                    help="how neighbour values are aggregated: mean (default) | median | min "
+                         "| max")
     p.add_argument("--dataset", default="cifar10", help="cifar10 | cifar100 | imagenet16-120")
     p.add_argument("--noise", default="standard", help="denoised | standard | random")
     p.add_argument("--trials", type=int, default=1000)
@@ -30,12 +47,32 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def na_options(args, algos: list[str]) -> dict[str, dict]:
+    """``--radius/--na-samples/--aggregation`` as keyword arguments of each NA algorithm.
+
+    Raises:
+        ValueError: if one is given but ``algos`` holds no neighbourhood-aware algorithm.
+    """
+    from jaxnas.search import NA_ALGORITHMS
+
+    opts = {k: v for k, v in (("radius", args.radius), ("k", args.na_samples),
+                              ("aggregation", args.aggregation)) if v is not None}
+    na = [a for a in algos if a in NA_ALGORITHMS]
+    if opts and not na:
+        given = [f for f, v in (("--radius", args.radius), ("--na-samples", args.na_samples),
+                                ("--aggregation", args.aggregation)) if v is not None]
+        raise ValueError(f"{', '.join(given)} only apply to neighbourhood-aware algorithms "
+                         f"({', '.join(NA_ALGORITHMS)}), but --algo is {','.join(algos)!r}; "
+                         "add one of them or drop the option")
+    return {a: dict(opts) for a in na}
+
+
 def run(args) -> int:
     from jaxnas.search.compare import compare, plot
 
     algos = [a.strip() for a in args.algo.split(",") if a.strip()]
     results = compare(algos, args.dataset, args.noise, args.trials, args.budget, args.seed,
-                      args.data_dir, progress=True)
+                      args.data_dir, progress=True, algo_kwargs=na_options(args, algos))
     if args.plot:
         plot(results, args.plot)
     if args.json:
@@ -56,6 +93,10 @@ def run(args) -> int:
     print(f"test accuracy (%) of the incumbent, mean +- std over {args.trials} trials "
           f"({results[0]['dataset']}, {args.noise} noise)")
     print_table(rows, ["queries"] + [r["algo"] for r in results])
+    print("flatness of the returned architectures (mean over trials of their 24 neighbours' "
+          "test accuracy, mean / std): " + ", ".join(
+              f"{r['algo']} {r['final_neighbour_test_mean']:.2f} / "
+              f"{r['final_neighbour_test_std_mean']:.2f}" for r in results))
     print("run seconds: " + ", ".join(f"{r['algo']} {r['run_seconds']:.3f}" for r in results))
     if args.plot:
         print(f"plot written to {args.plot}")

@@ -27,6 +27,10 @@ ALGORITHMS = {
 }
 
 
+#: the neighbourhood-aware algorithms, which take ``radius``, ``k`` and ``aggregation``
+NA_ALGORITHMS: tuple[str, ...] = ("na_random_search", "na_local_search")
+
+
 def get_algorithm(name: str, **kwargs) -> Algorithm:
     """Builds a registered algorithm by name; raises ValueError naming the known ones."""
     if name not in ALGORITHMS:
@@ -34,6 +38,6 @@ def get_algorithm(name: str, **kwargs) -> Algorithm:
     return ALGORITHMS[name](**kwargs)
 
 
-__all__ = ["ALGORITHMS", "Algorithm", "Landscape", "Oracle", "SearchState", "Trajectory",
-           "evolution", "get_algorithm", "local_search", "make_landscape", "na_local_search", "na_random_search", "query",
-           "random_search", "run", "run_one"]
+__all__ = ["ALGORITHMS", "NA_ALGORITHMS", "Algorithm", "Landscape", "Oracle", "SearchState",
+           "Trajectory", "evolution", "get_algorithm", "local_search", "make_landscape",
+           "na_local_search", "na_random_search", "query", "random_search", "run", "run_one"]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
+from jaxnas import neighborhood as nbh
 from jaxnas.benchmarks import nb201 as bench_lib
 from jaxnas.search import base, get_algorithm
 from jaxnas.spaces import nb201 as space
@@ -26,14 +28,40 @@ def run_timed(algo: base.Algorithm, key: jax.Array, bench: bench_lib.TabularBenc
     return traj, compile_s, time.perf_counter() - t0
 
 
+def flatness(test: jax.Array, codes: jax.Array, radius: int = 1) -> tuple[jax.Array, jax.Array]:
+    """Mean and std of the neighbours' test accuracy of every returned architecture.
+
+    Args:
+        test: ``[N]`` test accuracy of every architecture.
+        codes: ``[T]`` returned architectures (``Trajectory.best_code``).
+        radius: neighbours within this many changed edges (default 1: the 24 neighbours).
+
+    Returns:
+        ``(mean, std)``, each ``[T]`` (see :func:`jaxnas.neighborhood.neighbour_stats`).
+    """
+    return jax.jit(jax.vmap(lambda c: nbh.neighbour_stats(test, c, radius)))(
+        jnp.asarray(codes, jnp.int32))
+
+
 def summarize(name: str, traj: base.Trajectory, compile_s: float, run_s: float,
-              trials: int, budget: int) -> dict:
-    """JSON-ready summary: mean/std of the incumbent's test accuracy after every query."""
-    test = np.asarray(traj.test, np.float64)  # [T, B]
-    final = test[:, -1]
+              trials: int, budget: int, test: jax.Array | None = None) -> dict:
+    """JSON-ready summary: mean/std of the incumbent's test accuracy after every query.
+
+    With ``test`` (the benchmark's ``[N]`` test accuracies) the summary also reports how flat
+    the returned architectures are: ``final_neighbour_test_mean`` is the mean over trials of
+    the mean test accuracy of the returned architecture's 24 one-edge neighbours, and
+    ``final_neighbour_test_std_mean`` the mean over trials of their standard deviation.
+    """
+    test_acc = np.asarray(traj.test, np.float64)  # [T, B]
+    final = test_acc[:, -1]
     best = np.asarray(traj.best_code)
     vals, counts = np.unique(best, return_counts=True)
     top = vals[np.argmax(counts)]
+    extra = {}
+    if test is not None:
+        nb_mean, nb_std = flatness(test, best)
+        extra = {"final_neighbour_test_mean": float(np.mean(np.asarray(nb_mean, np.float64))),
+                 "final_neighbour_test_std_mean": float(np.mean(np.asarray(nb_std, np.float64)))}
     return {
         "algo": name,
         "trials": trials,
@@ -41,20 +69,33 @@ def summarize(name: str, traj: base.Trajectory, compile_s: float, run_s: float,
         "final_test_mean": float(np.nanmean(final)),
         "final_test_std": float(np.nanstd(final)),
         "final_valid_mean": float(np.nanmean(np.asarray(traj.valid)[:, -1])),
-        "test_mean": np.nanmean(test, axis=0).round(4).tolist(),
-        "test_std": np.nanstd(test, axis=0).round(4).tolist(),
+        "test_mean": np.nanmean(test_acc, axis=0).round(4).tolist(),
+        "test_std": np.nanstd(test_acc, axis=0).round(4).tolist(),
         "most_returned_arch": space.to_string(space.all_archs()[top]),
         "most_returned_frac": float(counts.max() / best.size),
         "mean_steps": float(np.mean(np.asarray(traj.num_steps))),
         "run_seconds": run_s,
         "compile_seconds": compile_s,
+        **extra,
     }
 
 
 def compare(algos: Sequence[str], dataset: str = "cifar10", noise: str = "standard",
             trials: int = 1000, budget: int = 300, seed: int = 0, data_dir=None,
-            progress: bool = True) -> list[dict]:
-    """Runs every named algorithm on the same trials (same keys) and returns their summaries."""
+            progress: bool = True, algo_kwargs: Mapping[str, Mapping] | None = None
+            ) -> list[dict]:
+    """Runs every named algorithm on the same trials (same keys) and returns their summaries.
+
+    Args:
+        algo_kwargs: keyword arguments per algorithm name (e.g.
+            ``{"na_random_search": {"radius": 1, "k": 8}}``); they are passed to
+            :func:`jaxnas.search.get_algorithm` and reported under ``"options"``.
+    """
+    algo_kwargs = dict(algo_kwargs or {})
+    unknown = sorted(set(algo_kwargs) - set(algos))
+    if unknown:
+        raise ValueError(f"options given for {unknown}, which are not among the algorithms "
+                         f"run ({list(algos)})")
     if trials < 1 or budget < 1:
         raise ValueError(f"trials and budget must be >= 1, got trials={trials}, budget={budget}")
     if budget > space.NUM_ARCHS:
@@ -64,13 +105,15 @@ def compare(algos: Sequence[str], dataset: str = "cifar10", noise: str = "standa
     key = jax.random.key(seed)
     out = []
     for i, name in enumerate(algos, start=1):
-        algo = get_algorithm(name)
+        opts = dict(algo_kwargs.get(name, {}))
+        algo = get_algorithm(name, **opts)
         if progress:
             print(f"[{i}/{len(algos)}] {name}: {trials} trials x {budget} queries ...",
                   file=sys.stderr, flush=True)
         traj, c, r = run_timed(algo, key, bench, noise, trials, budget)
-        s = summarize(name, traj, c, r, trials, budget)
-        s.update(dataset=bench_lib.canonical_dataset(dataset), noise=noise, seed=seed)
+        s = summarize(name, traj, c, r, trials, budget, test=bench.test)
+        s.update(dataset=bench_lib.canonical_dataset(dataset), noise=noise, seed=seed,
+                 options=opts)
         if progress:
             print(f"    compile {c:.2f} s, run {r:.3f} s, final test {s['final_test_mean']:.3f}"
                   f" +- {s['final_test_std']:.3f}", file=sys.stderr, flush=True)
@@ -94,9 +137,9 @@ def plot(results: Sequence[dict], path: str, title: str | None = None) -> None:
     r0 = results[0]
     # frame the curves from the 10th query on; the first few queries are far below
     tail = [slice(min(9, len(r["test_mean"]) - 1), None) for r in results]
-    lo = min(np.nanmin(np.asarray(r["test_mean"])[t]) for r, t in zip(results, tail))
+    lo = min(np.nanmin(np.asarray(r["test_mean"])[t]) for r, t in zip(results, tail, strict=True))
     hi = max(np.nanmax((np.asarray(r["test_mean"]) + np.asarray(r["test_std"]))[t])
-             for r, t in zip(results, tail))
+             for r, t in zip(results, tail, strict=True))
     ax.set_ylim(lo - 0.3 * (hi - lo) - 0.05, hi + 0.05 * (hi - lo) + 0.05)
     ax.set_xlabel("number of queries (distinct architectures)")
     ax.set_ylabel("test accuracy of incumbent (%)")

@@ -157,3 +157,34 @@ def na_local_search(radius: int = 1, k: int | None = None, aggregation: str = "m
         functools.partial(_ls_step, num_init=num_init, first_improvement=first_improvement,
                           score_fn=score_fn),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The ranking criterion in isolation (neighbour evaluations not charged).
+# ---------------------------------------------------------------------------------------------
+
+
+def select_among(land: Landscape, centres: jax.Array, *, radius: int = 1,
+                 aggregation: str = "mean", k: int | None = None
+                 ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """What random search and NA-RS return from the same candidates when neighbours are free.
+
+    Isolates the ranking criterion from the budget: random search returns the candidate with
+    the best validation accuracy, NA-RS the one with the best neighbourhood-aware score.
+
+    Args:
+        land: this trial's landscape.
+        centres: ``int32[n]`` candidate architectures (e.g. ``n`` uniformly random codes).
+        radius, aggregation, k: the score (static), as in :func:`na_random_search`.
+
+    Returns:
+        ``(rs_code, na_code, cost)``: the two returned codes (``int32[]``) and the number of
+        distinct architectures NA-RS would have queried (``int32[]``).
+    """
+    _check(radius, aggregation, k)
+    mem = jax.vmap(lambda c: members(land, c, radius, k))(centres)  # [n, M]
+    scores = nbh.aggregate(land.valid(mem), aggregation)  # [n]
+    flat = jnp.sort(mem.reshape(-1))
+    cost = 1 + jnp.sum(flat[1:] != flat[:-1])
+    return (centres[jnp.argmax(land.valid(centres))], centres[jnp.argmax(scores)],
+            cost.astype(jnp.int32))
