@@ -125,7 +125,7 @@ def main() -> None:
         print(json.dumps(res, indent=2))
         return
     print(f"machine: {res['machine']}, jax {res['jax']}")
-    print(f"all 15,625 starts, best-improvement LS to convergence:")
+    print("all 15,625 starts, best-improvement LS to convergence:")
     print(f"  jaxnas (jit)   {res['all_starts_jax_ms']:8.2f} ms   (compile {res['all_starts_compile_s']:.2f} s)")
     print(f"  NumPy          {res['all_starts_numpy_ms']:8.2f} ms")
     if "all_starts_python_s" in res:

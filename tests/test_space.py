@@ -49,7 +49,7 @@ def test_neighbour_table_matches_pure_function():
     np.testing.assert_array_equal(t[some], np.asarray(S.neighbour_codes(some)))
     # symmetric graph: every edge appears in both directions
     src = np.repeat(np.arange(15625), 24)
-    fwd = set(zip(src.tolist(), t.ravel().tolist()))
+    fwd = set(zip(src.tolist(), t.ravel().tolist(), strict=True))
     assert all((b, a) in fwd for a, b in list(fwd)[:5000])
 
 

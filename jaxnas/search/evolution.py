@@ -16,9 +16,9 @@ from flax import struct
 
 from jaxnas.search.base import (
     Algorithm,
-    fast_uniform,
     Landscape,
     SearchState,
+    fast_uniform,
     init_oracle,
     query,
 )
