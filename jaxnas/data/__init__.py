@@ -7,6 +7,7 @@ from jaxnas.data.sources import (
     DATASETS,
     MEAN_STD,
     NUM_CLASSES,
+    PADDING,
     Dataset,
     cache_dir,
     decode_jpegs,
@@ -14,6 +15,6 @@ from jaxnas.data.sources import (
     search_split,
 )
 
-__all__ = ["DATASETS", "MEAN_STD", "NUM_CLASSES", "Batches", "Dataset", "augment",
+__all__ = ["DATASETS", "MEAN_STD", "NUM_CLASSES", "PADDING", "Batches", "Dataset", "augment",
            "batch_sharding", "cache_dir", "crop_flip", "decode_jpegs", "load", "normalize",
            "search_split"]

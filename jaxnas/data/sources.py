@@ -35,6 +35,10 @@ MEAN_STD = {
                        tuple(x / 255 for x in (63.22, 61.26, 65.09))),
 }
 
+# Crop padding of the training augmentation: pad-4 crops for 32x32 CIFAR, pad-2 for 16x16
+# ImageNet16 (AutoDL-Projects' RandomCrop(16, padding=2)).
+PADDING = {"cifar10": 4, "cifar100": 4, "imagenet16-120": 2}
+
 # TFDS names; imagenet16-120 is imagenet_resized/16x16 with labels < 120 kept.
 TFDS_NAMES = {"cifar10": "cifar10", "cifar100": "cifar100",
               "imagenet16-120": "imagenet_resized/16x16"}
