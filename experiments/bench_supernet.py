@@ -78,7 +78,8 @@ def timed(fn, steps: int, repeats: int) -> float:
     return statistics.median(ts)
 
 
-def bench(channels: int, cells: int, batch: int, cell: str, steps: int, repeats: int) -> dict:
+def bench(channels: int, cells: int, batch: int, cell: str, steps: int, repeats: int,
+          compiler_options: dict | None = None) -> dict:
     net = Network(channels, cells, 10, cell=cell)
     v = numpy_variables(net, (32, 32, 3))
     tx, train_step, infer = make_steps(net)
@@ -90,10 +91,10 @@ def bench(channels: int, cells: int, batch: int, cell: str, steps: int, repeats:
     opt_state = tx.init(params)
 
     t = time.perf_counter()
-    train_c = train_step.lower(params, stats, opt_state, alpha, x, y).compile()
+    train_c = train_step.lower(params, stats, opt_state, alpha, x, y).compile(compiler_options)
     compile_train = time.perf_counter() - t
     t = time.perf_counter()
-    infer_c = infer.lower(v, alpha, x).compile()
+    infer_c = infer.lower(v, alpha, x).compile(compiler_options)
     compile_infer = time.perf_counter() - t
 
     state = [params, stats, opt_state]
@@ -108,6 +109,7 @@ def bench(channels: int, cells: int, batch: int, cell: str, steps: int, repeats:
     jax.block_until_ready(infer_c(variables, alpha, x))
     t_infer = timed(lambda: infer_c(variables, alpha, x), steps, repeats)
     return {"channels": channels, "cells_per_stage": cells, "batch": batch, "cell": cell,
+            "compiler_options": compiler_options or {},
             "compile_train_s": round(compile_train, 2), "compile_infer_s": round(compile_infer, 2),
             "train_step_s": round(t_train, 4), "train_images_per_s": round(batch / t_train, 1),
             "infer_step_s": round(t_infer, 4), "infer_images_per_s": round(batch / t_infer, 1)}
@@ -121,9 +123,14 @@ def main() -> None:
     ap.add_argument("--cell", default="fused", choices=["fused", "mixed"])
     ap.add_argument("--steps", type=int, default=3, help="calls per timing")
     ap.add_argument("--repeats", type=int, default=3, help="timings; the median is reported")
+    ap.add_argument("--xla-opt-level", type=int, default=None,
+                    help="xla_backend_optimization_level for both programs (0 compiles faster; "
+                         "convolutions and GEMMs are library calls either way)")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     args = ap.parse_args()
-    rows = [bench(args.channels, args.cells, b, args.cell, args.steps, args.repeats)
+    opts = (None if args.xla_opt_level is None
+            else {"xla_backend_optimization_level": args.xla_opt_level})
+    rows = [bench(args.channels, args.cells, b, args.cell, args.steps, args.repeats, opts)
             for b in args.batch_sizes]
     meta = {"devices": [str(d) for d in jax.devices()], "jax": jax.__version__,
             "machine": platform.machine(), "cpus": jax.local_device_count()}
@@ -132,7 +139,8 @@ def main() -> None:
         return
     keys = ["batch", "cell", "compile_train_s", "train_images_per_s", "compile_infer_s",
             "infer_images_per_s"]
-    print(f"# supernet C={args.channels} N={args.cells} 32x32, devices {meta['devices']}")
+    print(f"# supernet C={args.channels} N={args.cells} 32x32, devices {meta['devices']}, "
+          f"compiler options {opts or {}}")
     w = [max(len(k), 8) for k in keys]
     print("  ".join(k.rjust(n) for k, n in zip(keys, w, strict=True)))
     for r in rows:
