@@ -62,7 +62,7 @@ def make_train_step(net: Network, weight_tx: optax.GradientTransformation,
                     alpha_tx: optax.GradientTransformation, mean, std, *,
                     mode: str = "first", objective: str = "darts", na_samples: int = 4,
                     lr_schedule: optax.Schedule | None = None,
-                    weight_decay: float = 3e-4, augment: bool = True) -> Callable:
+                    weight_decay: float = 3e-4, augment: bool = True, padding: int = 4) -> Callable:
     """Builds ``train_step(state, w_batch, a_batch) -> (state, metrics)`` (pure; jit it).
 
     Args:
@@ -74,8 +74,9 @@ def make_train_step(net: Network, weight_tx: optax.GradientTransformation,
         na_samples: ``k`` sampled neighbours of the NA objective.
         lr_schedule: the weight learning rate, the look-ahead step ``xi`` of ``second``.
         weight_decay: weight decay in the look-ahead of ``second``.
-        augment: pad-4 random crop and flip (``jaxnas.data.augment``) on both half-batches;
-            otherwise only normalisation.
+        augment: random crop (``padding``) and flip (``jaxnas.data.augment``) on both
+            half-batches; otherwise only normalisation.
+        padding: crop padding (``jaxnas.data.PADDING[dataset]``).
 
     Returns:
         The step. ``w_batch``/``a_batch`` are ``(uint8 [B, H, W, 3], int32 [B])``; ``metrics``
@@ -95,7 +96,7 @@ def make_train_step(net: Network, weight_tx: optax.GradientTransformation,
 
     def prepare(key, images):
         if augment:
-            return data.augment(key, images, mean, std)
+            return data.augment(key, images, mean, std, padding)
         return data.normalize(images, mean, std)
 
     def lookahead(params, batch_stats, alpha, x, y, step):
