@@ -63,8 +63,8 @@ def batches(seed, n=2, b=8, hw=8):
              jnp.asarray(r.integers(0, 10, b).astype(np.int32))) for _ in range(n)]
 
 
-def setup(epochs=4, spe=1, **kw):
-    net = Tiny()
+def setup(epochs=4, spe=1, net=None, **kw):
+    net = Tiny() if net is None else net
     wtx, atx = optim.weight_optimizer(epochs, spe), optim.alpha_optimizer()
     state = darts.init_state(jax.random.key(0), net, wtx, atx, (8, 8, 3))
     step = darts.make_train_step(net, wtx, atx, MEAN, STD,
@@ -297,7 +297,8 @@ sys.path.insert(0, {tests!r})
 import test_darts as T
 from jaxnas.darts import parallel
 assert jax.device_count() == 8, jax.devices()
-_, _, _, state, step = T.setup()
+from jaxnas.models import Network
+_, _, _, state, step = T.setup(net=Network(4, 1, 10) if {real} else None)
 bw, ba = T.batches(1, 2, b=16), T.batches(2, 2, b=16)
 out = []
 for devs in (jax.devices()[:1], jax.devices()):
@@ -315,10 +316,12 @@ print("SAME", float(np.abs(out[0][2] - out[1][2]).max()))
 """
 
 
-def test_one_and_eight_devices_give_the_same_step():
+@pytest.mark.parametrize("real", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_one_and_eight_devices_give_the_same_step(real):
+    """The tiny supernet by default; the real NAS-Bench-201 Network (C=4, N=1) when slow."""
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
                JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO))
-    r = subprocess.run([sys.executable, "-c", _DEVICES_SCRIPT.format(tests=str(REPO / "tests"))],
+    r = subprocess.run([sys.executable, "-c", _DEVICES_SCRIPT.format(tests=str(REPO / "tests"), real=real)],
                        env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "SAME" in r.stdout
