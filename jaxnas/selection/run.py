@@ -117,9 +117,9 @@ def load_supernet(workdir: str | os.PathLike) -> Supernet:
 
     config, state = darts.load_run(str(wd))
     net, (w_half, a_half) = darts.build(config)
-    mean, std, augment = _normalisation(config)
+    mean, std, augment = _normalisation(config, w_half)
     variables = {"params": state.params, "batch_stats": state.batch_stats}
-    fix_alpha = bool(_first(config, ("fix_alpha",), False))
+    fix_alpha = bool(_first(config, ("fix_alpha",), False)) or config.get("mode") == "fixed"
     return Supernet(
         net=net, variables=variables, alpha=jnp.asarray(state.alpha, jnp.float32),
         fix_alpha=fix_alpha, train=_as_arrays(w_half), valid=_as_arrays(a_half),
@@ -137,11 +137,13 @@ def _normalize(x, mean, std):
     return data.normalize(x, mean, std)
 
 
-def _normalisation(config: dict):
-    """``(mean, std, augment)`` of the search run's dataset."""
+def _normalisation(config: dict, ds):
+    """``(mean, std, augment)`` of the search run's dataset (the data module's datasets carry
+    their per-channel ``mean`` and ``std``)."""
     from jaxnas import data
 
-    mean, std = data.stats(config) if hasattr(data, "stats") else (data.MEAN, data.STD)
+    mean = jnp.asarray(ds.mean, jnp.float32)
+    std = jnp.asarray(ds.std, jnp.float32)
     aug = None
     if _first(config, ("augment",), True):
         def aug(key, x):
@@ -227,8 +229,8 @@ def select_supernet(
     if method == "magnitude":
         arch = np.asarray(pt.magnitude_select(jnp.asarray(alpha)))
         if supernet.fix_alpha or np.ptp(alpha, axis=-1).max() == 0:
-            result["note"] = ("alpha is uniform (fix-alpha search): magnitude selection is "
-                              "undefined; ties go to the first operation ('none')")
+            result["note"] = ("alpha was not trained (fix-alpha search): magnitude selection is "
+                              "undefined here (argmax of the initial alpha; ties go to 'none')")
         result["decisions"] = [
             {"step": e, "edge": e, "edge_name": _edge_name(e), "op": int(arch[e]),
              "op_name": space.OPS[int(arch[e])], "candidates": list(space.OPS),
