@@ -144,10 +144,11 @@ def _normalisation(config: dict, ds):
 
     mean = jnp.asarray(ds.mean, jnp.float32)
     std = jnp.asarray(ds.std, jnp.float32)
+    padding = data.PADDING.get(getattr(ds, "name", None), 4)
     aug = None
     if _first(config, ("augment",), True):
         def aug(key, x):
-            return data.augment(key, x, mean, std)
+            return data.augment(key, x, mean, std, padding=padding)
     return mean, std, aug
 
 
