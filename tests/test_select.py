@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -109,3 +110,126 @@ def test_cli_without_trained_supernet(tmp_path, capsys):
     assert main(["select", "--workdir", str(tmp_path / "run"), "--json"]) == 2
     err = capsys.readouterr().err
     assert "no trained supernet" in err and "jaxnas darts --workdir" in err
+
+
+# ------------------------------------------------------------------------------------------
+# End to end on tiny `jaxnas darts` work directories (C=4, N=1, 8x8 images).
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def darts_runs(tmp_path_factory):
+    """A DARTS run trained by the trainer's library function, and a copy of it marked as a
+    fix-alpha run (``fix_alpha`` in config.json; the state has the same structure), which is all
+    selection reads; training a second supernet would double the test's compile time."""
+    import shutil
+
+    from jaxnas import darts
+
+    d = tmp_path_factory.mktemp("darts")
+    r = np.random.default_rng(0)
+    np.savez(d / "train.npz", images=r.integers(0, 256, (64, 8, 8, 3), dtype=np.uint8),
+             labels=r.integers(0, 10, 64).astype(np.uint8))
+    cfg = darts.make_config(image_dir=str(d), channels=4, cells=1, batch_size=8, epochs=1)
+    out = {"darts": (d / "darts", darts.train(cfg, d / "darts", progress=False))}
+    shutil.copytree(d / "darts", d / "fix")
+    c = json.loads((d / "fix" / "config.json").read_text())
+    (d / "fix" / "config.json").write_text(json.dumps(dict(c, fix_alpha=True)))
+    out["fix"] = (d / "fix", None)
+    return out
+
+
+def test_select_on_darts_workdirs(darts_runs, tmp_path, data_dir):
+    wd, trained = darts_runs["darts"]
+    mag = sel.select(wd, method="magnitude", data_dir=data_dir, progress=False)
+    assert mag["arch"] == trained["arch"]  # the trainer's own magnitude selection
+    assert mag["benchmark"]["cifar10"]["test"] == pytest.approx(
+        trained["benchmark"]["cifar10_test_200"])
+    assert (wd / "select_magnitude" / "result.json").is_file()
+    r = sel.select(wd, tune_epochs=1, steps_per_epoch=2, order="fixed", data_dir=data_dir,
+                   progress=False)
+    assert r["variant"] == "darts-pt" and not r["fix_alpha"]
+    assert [d["edge"] for d in r["decisions"]] == list(range(6))
+    assert r["settings"]["tune_lr"] == pytest.approx(0.0025)  # a tenth of DARTS's 0.025
+    assert r["settings"]["num_valid"] == 32 and r["settings"]["num_train"] == 32
+    assert json.loads((wd / "select_perturbation" / "result.json").read_text())["arch"] == \
+        r["arch"]
+    fwd, _ = darts_runs["fix"]
+    f = sel.select(fwd, tune_epochs=0, order="fixed", data_dir=data_dir, progress=False)
+    assert f["variant"] == "darts-pt fix-alpha" and f["fix_alpha"]
+    assert space.to_string(np.asarray(f["arch_ops"])) == f["arch"]
+
+
+def test_cli_select_json(darts_runs, capsys, data_dir, tmp_path):
+    wd, _ = darts_runs["fix"]
+    argv = ["select", "--workdir", str(wd), "--tune-epochs", "1", "--steps-per-epoch", "1",
+            "--edge-order", "5,4,3,2,1,0", "--crit", "loss", "--data-dir", str(data_dir),
+            "--out-dir", str(tmp_path / "sel")]
+    assert main([*argv, "--json"]) == 0
+    out = capsys.readouterr()
+    r = json.loads(out.out)
+    assert r["method"] == "perturbation" and r["variant"] == "darts-pt fix-alpha"
+    assert [d["edge"] for d in r["decisions"]] == [5, 4, 3, 2, 1, 0]
+    for d in r["decisions"]:  # crit=loss keeps the op whose removal raises the loss most
+        assert d["op"] == int(np.argmax(d["removed_loss"]))
+    assert "keep" in out.err  # progress goes to stderr
+    assert r["benchmark"]["cifar100"]["test"] > 0
+    # The table output of the same (finished, restored) run.
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert r["arch"] in text and "NAS-Bench-201 test accuracy" in text
+    assert json.loads((tmp_path / "sel" / "result.json").read_text())["arch"] == r["arch"]
+    assert main(["select", "--workdir", str(wd), "--method", "magnitude", "--json"]) == 0
+    assert "undefined" in json.loads(capsys.readouterr().out)["note"]
+    # Other settings on a directory holding a selection: refused, naming the way out.
+    assert main([*argv[:-1], str(tmp_path / "sel"), "--seed", "3"]) == 2
+    assert "--out-dir" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_select_sigkill_then_resume(darts_runs, tmp_path, data_dir):
+    """SIGKILL `jaxnas select` after its first decision is checkpointed; the rerun continues
+    from there and selects the same architecture as an uninterrupted run."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src, _ = darts_runs["darts"]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent),
+               JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(tmp_path / "jax_cache"),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    runs = {}
+    for name in ("full", "killed"):
+        wd = tmp_path / name
+        shutil.copytree(src, wd, ignore=shutil.ignore_patterns("select_*"))
+        runs[name] = wd
+    cmd = [sys.executable, "-m", "jaxnas.cli", "select", "--tune-epochs", "2",
+           "--steps-per-epoch", "2", "--seed", "1", "--data-dir", str(data_dir), "--json"]
+    full = subprocess.run([*cmd, "--workdir", str(runs["full"])], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert full.returncode == 0, full.stderr[-3000:]
+    proc = subprocess.Popen([*cmd, "--workdir", str(runs["killed"])], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ck = runs["killed"] / "select_perturbation" / "checkpoints"
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        if (ck / "1").is_dir():
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the selection finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (runs["killed"] / "select_perturbation" / "result.json").exists()
+    again = subprocess.run([*cmd, "--workdir", str(runs["killed"])], env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming" in again.stderr
+    assert again.stderr.count("keep") < 6  # decisions already made were not redone
+    a, b = json.loads(full.stdout), json.loads(again.stdout)
+    assert a["arch"] == b["arch"] and a["order"] == b["order"]
+    assert a["decisions"][0] == b["decisions"][0]
+    for x, y in zip(a["decisions"], b["decisions"], strict=True):
+        assert x["removed_acc"] == pytest.approx(y["removed_acc"], abs=1e-6)

@@ -27,6 +27,8 @@ def register(sub) -> None:
     p.add_argument("--edge-order", default="random",
                    help="random | fixed | a comma list of the 6 edges")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out-dir", default=None,
+                   help="checkpoints and result.json (default: WORKDIR/select_METHOD)")
     add_data_dir(p)
     add_json(p)
     p.set_defaults(func=run)
@@ -38,7 +40,7 @@ def run(args) -> int:
     r = select(args.workdir, method=args.method, tune_epochs=args.tune_epochs,
                steps_per_epoch=args.steps_per_epoch, crit=args.crit, order=args.edge_order,
                seed=args.seed, data_dir=args.data_dir, progress=True,
-               valid_batches=args.valid_batches)
+               valid_batches=args.valid_batches, out_dir=args.out_dir)
     if args.json:
         print_json(r)
         return 0

@@ -271,12 +271,17 @@ def select_supernet(
                 f"{accs} -> keep {space.OPS[op]} ({time.perf_counter() - t0:.0f} s)")
 
         ckpt = None if out_dir is None else Path(out_dir) / "checkpoints"
-        if ckpt is not None and ckpt.is_dir():
-            log(f"resuming from {ckpt}")
-        state = loop.run_selection(
-            jax.random.key(seed), problem, sn.init_tune_state(supernet.variables, tx), weights,
-            crit=crit, tune_epochs=tune_epochs, order=order, ckpt_dir=ckpt, config=settings,
-            callback=progress)
+        if ckpt is not None and (ckpt / loop.CONFIG_FILE).is_file():
+            log(f"resuming the selection checkpointed in {ckpt}")
+        try:
+            state = loop.run_selection(
+                jax.random.key(seed), problem, sn.init_tune_state(supernet.variables, tx),
+                weights, crit=crit, tune_epochs=tune_epochs, order=order, ckpt_dir=ckpt,
+                config=settings, callback=progress)
+        except ValueError as e:
+            if ckpt is not None and "holds a selection run" in str(e):
+                raise ValueError(f"{e} (e.g. --out-dir DIR, or delete {out_dir})") from None
+            raise
         arch = np.asarray(state.decided)
         recs = loop.decisions(state, space.OPS)
         for r in recs:
@@ -317,6 +322,7 @@ def select(
     data_dir: str | os.PathLike | None = None,
     progress: bool = True,
     valid_batches: int | None = None,
+    out_dir: str | os.PathLike | None = None,
 ) -> dict:
     """Selects a NAS-Bench-201 architecture from the supernet of a ``jaxnas darts`` run.
 
@@ -335,13 +341,15 @@ def select(
         progress: print one line per decision (and per fine-tuning epoch) on stderr.
         valid_batches: score on this many validation batches (a fixed random subset of the
             architecture half); default all of it, as the reference.
+        out_dir: where checkpoints and ``result.json`` go (default ``workdir/select_<method>``);
+            a directory holding a selection made with other settings is refused.
 
     Returns:
         A JSON-able dict: ``method``, ``variant``, ``arch`` (official string), ``arch_ops``,
         ``benchmark`` (``{cifar10|cifar100|imagenet16-120: {valid, test}}`` in %, or ``None``
         with ``reason``), ``decisions`` (in order: edge, kept op, every candidate's accuracy and
         loss with it removed; alpha for magnitude), ``alpha``, ``settings``, ``seconds``. Also
-        written to ``workdir/select_<method>/result.json``.
+        written to ``out_dir/result.json``.
 
     Raises:
         FileNotFoundError: ``workdir`` holds no trained supernet.
@@ -353,11 +361,13 @@ def select(
     parse_order(order)
     log = (lambda s: print(s, file=sys.stderr, flush=True)) if progress else None
     supernet = load_supernet(workdir)
+    out_dir = Path(workdir) / f"select_{method}" if out_dir is None else Path(out_dir)
     out = select_supernet(
-        supernet, Path(workdir) / f"select_{method}", method=method, tune_epochs=tune_epochs,
+        supernet, out_dir, method=method, tune_epochs=tune_epochs,
         steps_per_epoch=steps_per_epoch, valid_batches=valid_batches, crit=crit, order=order,
         seed=seed, data_dir=data_dir, log=log)
     out["workdir"] = str(Path(workdir).resolve())
+    out["out_dir"] = str(out_dir.resolve())
     return out
 
 
