@@ -63,8 +63,8 @@ def batches(seed, n=2, b=8, hw=8):
              jnp.asarray(r.integers(0, 10, b).astype(np.int32))) for _ in range(n)]
 
 
-def setup(epochs=4, spe=1, **kw):
-    net = Tiny()
+def setup(epochs=4, spe=1, net=None, **kw):
+    net = Tiny() if net is None else net
     wtx, atx = optim.weight_optimizer(epochs, spe), optim.alpha_optimizer()
     state = darts.init_state(jax.random.key(0), net, wtx, atx, (8, 8, 3))
     step = darts.make_train_step(net, wtx, atx, MEAN, STD,
@@ -297,7 +297,8 @@ sys.path.insert(0, {tests!r})
 import test_darts as T
 from jaxnas.darts import parallel
 assert jax.device_count() == 8, jax.devices()
-_, _, _, state, step = T.setup()
+from jaxnas.models import Network
+_, _, _, state, step = T.setup(net=Network(4, 1, 10) if {real} else None)
 bw, ba = T.batches(1, 2, b=16), T.batches(2, 2, b=16)
 out = []
 for devs in (jax.devices()[:1], jax.devices()):
@@ -315,10 +316,12 @@ print("SAME", float(np.abs(out[0][2] - out[1][2]).max()))
 """
 
 
-def test_one_and_eight_devices_give_the_same_step():
+@pytest.mark.parametrize("real", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_one_and_eight_devices_give_the_same_step(real):
+    """The tiny supernet by default; the real NAS-Bench-201 Network (C=4, N=1) when slow."""
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
                JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO))
-    r = subprocess.run([sys.executable, "-c", _DEVICES_SCRIPT.format(tests=str(REPO / "tests"))],
+    r = subprocess.run([sys.executable, "-c", _DEVICES_SCRIPT.format(tests=str(REPO / "tests"), real=real)],
                        env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "SAME" in r.stdout
@@ -365,6 +368,7 @@ def full_run(tmp_path_factory, image_dir, cli_env):
     return wd, result
 
 
+@pytest.mark.slow
 def test_cli_result_and_workdir_contract(full_run, data_dir):
     wd, r = full_run
     assert r["steps"] == 12 and r["epochs"] == 3 and r["steps_per_epoch"] == 4
@@ -388,12 +392,17 @@ def test_cli_result_and_workdir_contract(full_run, data_dir):
     assert net.channels == 4 and len(w_half.labels) == len(a_half.labels) == 32
 
 
-def test_cli_refuses_a_different_config(full_run, image_dir, cli_env):
-    wd, _ = full_run
+def test_cli_refuses_a_different_config(tmp_path, image_dir, cli_env):
+    wd = tmp_path / "run"
+    wd.mkdir()
+    saved = darts.make_config(channels=4, cells=1, batch_size=8, epochs=3, ckpt_every=2,
+                              image_dir=str(image_dir))
+    (wd / "config.json").write_text(json.dumps(saved))
     cmd = _cmd(wd, image_dir)
     cmd[cmd.index("--epochs") + 1] = "4"
     r = subprocess.run(cmd, env=cli_env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2 and "epochs" in r.stderr and "different options" in r.stderr
+    assert r.returncode == 2 and "different options" in r.stderr
+    assert "'epochs': (3, 4)" in r.stderr
 
 
 @pytest.mark.slow
