@@ -197,7 +197,7 @@ def train(config: dict, workdir: str | Path, progress: bool = True) -> dict:
         net, wtx, atx, w_half.mean, w_half.std, mode=mode_of(config),
         objective=config["objective"], na_samples=config["na_samples"],
         lr_schedule=optim.weight_lr_schedule(config["epochs"], spe),
-        weight_decay=optim.WEIGHT_DECAY, augment=config["augment"],
+        weight_decay=optim.WEIGHT_DECAY, momentum=optim.MOMENTUM, augment=config["augment"],
         padding=data.PADDING.get(w_half.name, 4)), mesh)
 
     sums, count = dict(extra["sums"]), int(extra["count"])

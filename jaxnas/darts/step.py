@@ -3,8 +3,9 @@ update on the weight half-batch (Liu et al., ICLR 2019, Algorithm 1), as one pur
 
 Modes (static): ``first`` (first-order DARTS: the alpha gradient at the current weights),
 ``second`` (second-order / unrolled DARTS: the alpha gradient of ``L_val(w', alpha)`` at the
-one-step look-ahead ``w' = w - xi * (grad_w L_train(w, alpha) + wd * w)``, ``xi`` the current
-weight learning rate, differentiated exactly through the look-ahead instead of the paper's
+one-step look-ahead ``w' = w - xi * (mu * m + grad_w L_train(w, alpha) + wd * w)``, ``xi`` the
+current weight learning rate, ``m`` the SGD momentum buffer, as in the reference
+``_compute_unrolled_model``, differentiated exactly through the look-ahead instead of the paper's
 finite-difference Hessian-vector product), ``fixed`` (alpha frozen, weights only: DARTS-PT's
 "fix alpha").
 
@@ -62,7 +63,8 @@ def make_train_step(net: Network, weight_tx: optax.GradientTransformation,
                     alpha_tx: optax.GradientTransformation, mean, std, *,
                     mode: str = "first", objective: str = "darts", na_samples: int = 4,
                     lr_schedule: optax.Schedule | None = None,
-                    weight_decay: float = 3e-4, augment: bool = True, padding: int = 4) -> Callable:
+                    weight_decay: float = 3e-4, momentum: float = 0.9, augment: bool = True,
+                    padding: int = 4) -> Callable:
     """Builds ``train_step(state, w_batch, a_batch) -> (state, metrics)`` (pure; jit it).
 
     Args:
@@ -73,7 +75,8 @@ def make_train_step(net: Network, weight_tx: optax.GradientTransformation,
         objective: ``darts`` | ``neighborhood``.
         na_samples: ``k`` sampled neighbours of the NA objective.
         lr_schedule: the weight learning rate, the look-ahead step ``xi`` of ``second``.
-        weight_decay: weight decay in the look-ahead of ``second``.
+        weight_decay, momentum: weight decay and momentum in the look-ahead of ``second`` (the
+            momentum buffer is the ``trace`` entry of ``weight_tx``'s state, if any).
         augment: random crop (``padding``) and flip (``jaxnas.data.augment``) on both
             half-batches; otherwise only normalisation.
         padding: crop padding (``jaxnas.data.PADDING[dataset]``).
@@ -99,15 +102,20 @@ def make_train_step(net: Network, weight_tx: optax.GradientTransformation,
             return data.augment(key, images, mean, std, padding)
         return data.normalize(images, mean, std)
 
-    def lookahead(params, batch_stats, alpha, x, y, step):
+    def lookahead(params, batch_stats, opt_weights, alpha, x, y, step):
         g, _ = grad_w(params, batch_stats, jax.nn.softmax(alpha, -1), x, y)
         xi = lr_schedule(step)
-        return jax.tree.map(lambda p, d: p - xi * (d + weight_decay * p), params, g)
+        trace = optax.tree_utils.tree_get(opt_weights, "trace")
+        if trace is None:
+            trace = jax.tree.map(jnp.zeros_like, params)
+        return jax.tree.map(lambda p, d, m: p - xi * (momentum * m + d + weight_decay * p),
+                            params, g, trace)
 
     def arch_loss(alpha, state, xa, ya, xw, yw, key):
         params = state.params
         if mode == "second":
-            params = lookahead(params, state.batch_stats, alpha, xw, yw, state.step)
+            params = lookahead(params, state.batch_stats, state.opt_weights, alpha, xw, yw,
+                               state.step)
         w = jax.nn.softmax(alpha, -1)
         if objective == "darts":
             val, (acc, _) = loss(params, state.batch_stats, w, xa, ya)
