@@ -1,4 +1,4 @@
-"""DARTS-PT on NAS-Bench-201, shrunk to run on a CPU in about 20 minutes (pipeline check).
+"""DARTS-PT on NAS-Bench-201, shrunk to run on a CPU in 10-15 minutes (pipeline check).
 
 Command::
 
@@ -14,7 +14,7 @@ Expected result: the pipeline runs end to end and writes ``experiments/RESULTS_d
 with 500 steps alpha has barely moved from its initialisation (Adam lr 3e-4), so the magnitude
 pick is close to the argmax of the initial noise, and the supernet is far from trained, so the
 perturbation scores are noisy; none of the numbers says anything about the methods. Run time:
-about 20 minutes on a contended 2-core CPU (compilation included).
+about 10-15 minutes on a contended 2-core CPU (compilation included).
 """
 
 from __future__ import annotations
