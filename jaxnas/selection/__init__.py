@@ -22,8 +22,10 @@ from jaxnas.selection.perturbation import (
     score_candidates,
     score_candidates_sequential,
 )
+from jaxnas.selection.run import METHODS, Supernet, load_supernet, select, select_supernet
 
-__all__ = ["CRITERIA", "Problem", "Scores", "SelectionState", "candidate_masks",
+__all__ = ["CRITERIA", "METHODS", "Problem", "Supernet", "load_supernet", "select",
+           "select_supernet", "Scores", "SelectionState", "candidate_masks",
            "candidate_weights", "choose", "decide_next", "decisions", "edge_order", "init_state",
            "magnitude_select", "make_edge_scorer", "project", "run_selection", "score_candidates",
            "score_candidates_sequential"]

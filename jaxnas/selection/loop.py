@@ -6,7 +6,9 @@ the reference's ``--edge_decision random``; a fixed order as an option), score i
 removals in one batched call (:func:`jaxnas.selection.perturbation.make_edge_scorer`), keep the
 operation whose removal hurts most, make the edge one-hot and fine-tune the supernet for
 ``tune_epochs`` epochs (the reference's ``--proj_intv``, default 5) before the next edge. No
-fine-tuning follows the last decision: it cannot change the selected architecture.
+fine-tuning follows the last decision: it cannot change the selected architecture. (The
+reference runs ``5 * (E - 1)`` epochs and decides at epochs 0, 5, ..., 20 and at the last one,
+24, so only 4 epochs precede its last decision; here every interval is ``tune_epochs``.)
 
 The loop is generic: a :class:`Problem` supplies the batched scorer and the fine-tuning function
 of a concrete supernet (the toy in :mod:`jaxnas.selection.toy`, or the NAS-Bench-201 supernet).

@@ -122,7 +122,7 @@ def score_candidates(eval_fn: EvalFn, params: Any, weights_batch: jax.Array) -> 
 def score_candidates_sequential(eval_fn: EvalFn, params: Any, weights_batch: jax.Array) -> Scores:
     """The same as :func:`score_candidates` with a Python loop; the oracle for tests."""
     out = [eval_fn(params, w) for w in weights_batch]
-    return Scores(acc=jnp.stack([a for a, _ in out]), loss=jnp.stack([l for _, l in out]))
+    return Scores(acc=jnp.stack([a for a, _ in out]), loss=jnp.stack([v for _, v in out]))
 
 
 def choose(scores: Scores, crit: str = "acc") -> jax.Array:

@@ -76,17 +76,23 @@ def make_eval_fn(module: nn.Module):
 
 
 def make_train_epoch(module: nn.Module, tx: optax.GradientTransformation, augment=None):
-    """A jitted epoch ``(key, tune_state, op_weights, xs[S, B, ...], ys[S, B]) -> (tune_state,
-    mean loss)`` of weight training with fixed op weights. Consumes ``key`` (augmentation)."""
+    """An epoch ``(key, tune_state, op_weights, xs[S, B, ...], ys[S, B]) -> (tune_state,
+    mean loss)`` of weight training with fixed op weights. Consumes ``key`` (augmentation).
 
-    def step(ts, inp):
-        key, x, y = inp
+    One jitted step called ``S`` times from Python rather than a ``lax.scan``: on XLA:CPU the
+    convolution gradients inside a scan's while loop ran about 10x slower than in a jitted step
+    (measured on the NB201 supernet, C=8, N=1, batch 64), and a Python loop compiles once for
+    every number of steps.
+    """
+
+    @jax.jit
+    def step(ts, op_weights, key, x, y):
         if augment is not None:
             x = augment(key, x)
 
         def loss_fn(params):
             logits, upd = module.apply({"params": params, "batch_stats": ts["batch_stats"]}, x,
-                                       ts["op_weights"], train=True, mutable=["batch_stats"])
+                                       op_weights, train=True, mutable=["batch_stats"])
             return _metrics(logits, y)[1], upd
 
         (loss, upd), g = jax.value_and_grad(loss_fn, has_aux=True)(ts["params"])
@@ -95,12 +101,13 @@ def make_train_epoch(module: nn.Module, tx: optax.GradientTransformation, augmen
                "batch_stats": upd["batch_stats"]}
         return new, loss
 
-    @jax.jit
     def epoch(key, tune_state, op_weights, xs, ys):
-        ts = {**tune_state, "op_weights": op_weights}
-        ts, losses = jax.lax.scan(step, ts, (jax.random.split(key, xs.shape[0]), xs, ys))
-        ts.pop("op_weights")
-        return ts, jnp.mean(losses)
+        keys = jax.random.split(key, xs.shape[0])
+        losses = []
+        for i in range(xs.shape[0]):
+            tune_state, loss = step(tune_state, op_weights, keys[i], xs[i], ys[i])
+            losses.append(loss)
+        return tune_state, jnp.mean(jnp.stack(losses))
 
     return epoch
 

@@ -13,8 +13,6 @@ where the operation that carries the signal has the *smaller* alpha.
 
 from __future__ import annotations
 
-from typing import Any
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp

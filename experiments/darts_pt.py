@@ -1,0 +1,180 @@
+"""DARTS vs DARTS-PT vs DARTS-PT (fix alpha) on NAS-Bench-201 (Wang et al., ICLR 2021, Table 3).
+
+``python experiments/darts_pt.py CONFIG OUTDIR [--results FILE.md] [--data-dir DIR]``
+
+``CONFIG`` names a module in ``experiments/configs`` (``darts_pt_quick``, ``darts_pt_full``)
+with ``get_config()``. For each supernet variant (``darts``: alpha trained; ``fix_alpha``: alpha
+frozen) the driver trains the supernet with :func:`jaxnas.darts.train` in ``OUTDIR/<variant>``
+(resumed if it is there), then selects an architecture by magnitude and by perturbation
+(:func:`jaxnas.selection.run.select`, itself resumable), and writes a markdown table of the
+selected architectures and their NAS-Bench-201 test accuracies next to the published figures
+(default ``experiments/RESULTS_darts_pt.md``). Phase times are printed, not written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from jaxnas import darts
+from jaxnas.selection.run import select
+
+# Wang et al. 2021, Table 3: NAS-Bench-201 CIFAR-10 test accuracy (%), mean +- std over seeds.
+PUBLISHED_C10 = {
+    ("darts", "magnitude"): "54.30 (all skip connections)",
+    ("darts", "perturbation"): "88.11 ± 1.80",
+    ("fix_alpha", "perturbation"): "93.80 ± 0.08",
+    ("fix_alpha", "magnitude"): "— (alpha untrained: undefined)",
+}
+LABELS = {
+    ("darts", "magnitude"): "DARTS (magnitude)",
+    ("darts", "perturbation"): "DARTS-PT",
+    ("fix_alpha", "perturbation"): "DARTS-PT (fix α)",
+    ("fix_alpha", "magnitude"): "magnitude on the fix-α supernet",
+}
+BEST_C10 = 94.37  # the best CIFAR-10 test accuracy in NAS-Bench-201
+
+
+def load_config(name: str) -> dict:
+    path = Path(__file__).parent / "configs" / f"{name}.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"no config {path}; use darts_pt_quick or darts_pt_full")
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.get_config()
+
+
+def _last_metrics(workdir: Path) -> dict:
+    lines = (workdir / "metrics.jsonl").read_text().splitlines()
+    return json.loads(lines[-1]) if lines else {}
+
+
+def run(config: dict, out: Path, data_dir=None) -> list[dict]:
+    """Trains both supernets and runs both selections; one row per (variant, method)."""
+    rows = []
+    for variant, opts in config["variants"].items():
+        wd = out / variant
+        t = time.time()
+        print(f"== {variant}: search in {wd}", file=sys.stderr, flush=True)
+        trained = darts.train(darts.make_config(**config["search"], **opts), wd)
+        print(f"   search: {time.time() - t:.0f} s, {trained['steps']} steps", flush=True)
+        last = _last_metrics(wd)
+        for method in ("magnitude", "perturbation"):
+            t = time.time()
+            kw = config["select"] if method == "perturbation" else {}
+            r = select(wd, method=method, data_dir=data_dir, **kw)
+            print(f"   {method}: {time.time() - t:.0f} s -> {r['arch']}", flush=True)
+            rows.append({"variant": variant, "method": method, "result": r,
+                         "search_steps": trained["steps"], "search_acc_a": last.get("acc_a")})
+    return rows
+
+
+def _acc(b: dict, name: str) -> str:
+    return "n/a" if b.get(name) is None else f"{b[name]['test']:.2f}"
+
+
+def markdown(rows: list[dict], name: str, config: dict, out: Path) -> str:
+    s, sel = config["search"], config["select"]
+    lines = [
+        "# DARTS-PT on NAS-Bench-201: DARTS vs DARTS-PT vs DARTS-PT (fix α)",
+        "",
+        f"Produced by `python experiments/darts_pt.py {name} {out}` "
+        f"(config `experiments/configs/{name}.py`).",
+        "",
+        f"Search: CIFAR-10 ({s.get('max_examples') or 'all 50,000'} train images, halves for "
+        f"weights / alpha), supernet C={s['channels']}, N={s['cells']}, batch {s['batch_size']}, "
+        f"{s['epochs']} epochs. Perturbation selection: {sel['tune_epochs']} fine-tuning "
+        f"epoch(s) of {sel['steps_per_epoch'] or 'one pass'} steps between decisions, "
+        f"candidates scored on {sel['valid_batches'] or 'all'} validation batches, criterion "
+        f"`{sel['crit']}`, {sel['order']} edge order.",
+        "",
+        "NAS-Bench-201 test accuracy (%) of the selected architecture (200-epoch training, mean "
+        "over the benchmark's seeds):",
+        "",
+        "| method | selected architecture | CIFAR-10 | CIFAR-100 | ImageNet16-120 "
+        "| published CIFAR-10 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        key = (r["variant"], r["method"])
+        b = r["result"]["benchmark"]
+        lines.append(f"| {LABELS[key]} | `{r['result']['arch']}` | {_acc(b, 'cifar10')} | "
+                     f"{_acc(b, 'cifar100')} | {_acc(b, 'imagenet16-120')} | "
+                     f"{PUBLISHED_C10[key]} |")
+    lines += ["", "Published: Wang et al., ICLR 2021, Table 3 (C=16, N=5, 100 search epochs on "
+              "25,000 + 25,000 images, 5 fine-tuning epochs per edge, 4 seeds). The best "
+              f"architecture in NAS-Bench-201 reaches {BEST_C10} on CIFAR-10.", ""]
+    lines += ["## Decisions of the perturbation selection", ""]
+    for r in rows:
+        if r["method"] != "perturbation":
+            continue
+        lines += [f"{LABELS[(r['variant'], r['method'])]} (supernet accuracy on the alpha half "
+                  f"at the end of search: {100 * (r['search_acc_a'] or float('nan')):.1f}%):", "",
+                  "| step | edge | kept | val. acc. (%) with none / skip / conv1x1 / conv3x3 / "
+                  "avgpool removed |", "| --- | --- | --- | --- |"]
+        for d in r["result"]["decisions"]:
+            accs = " / ".join(f"{100 * a:.1f}" for a in d["removed_acc"])
+            lines.append(f"| {d['step'] + 1} | {d['edge_name']} | {d['op_name']} | {accs} |")
+        lines.append("")
+    steps = rows[0]["search_steps"] if rows else 0
+    darts_alpha = [np.asarray(r["result"]["alpha"]) for r in rows
+                   if r["variant"] == "darts" and r["method"] == "magnitude"]
+    moved = (f"the largest |alpha| is {np.abs(darts_alpha[0]).max():.3f}"
+             if darts_alpha else "alpha has barely moved")
+    lines += [
+        "## Why these numbers differ from the paper",
+        "",
+        f"This run trained each supernet for {steps} steps ({s['epochs']} epochs) on "
+        f"{s.get('max_examples') or 50000} images with C={s['channels']}, N={s['cells']}; the "
+        "paper trains C=16, N=5 for 100 epochs on 50,000 images (39,000 steps) and fine-tunes 5 "
+        "full epochs per edge. With so few steps: (1) alpha (Adam, lr 3e-4, initialised at "
+        f"1e-3 scale) has hardly moved ({moved}), so the magnitude pick reflects the first "
+        "few hundred steps, where parametric operations still lead; DARTS's collapse to skip "
+        "connections (the published 54.30 is the all-skip cell) sets in only after long "
+        "training; (2) the supernet is far from trained (accuracy on the alpha half in the "
+        "sections above), so removing one operation changes the validation accuracy by a few "
+        "images and the perturbation scores are dominated by noise (where a node's only input "
+        "is `none`, every candidate on the edges leaving it scores the same and the tie goes to "
+        "`none`); (3) one seed instead of four, and alpha of undecided edges stays frozen during "
+        "fine-tuning (the reference keeps training it for DARTS-PT). The rows above therefore "
+        "check that the pipeline runs end to end on real images (search, magnitude and "
+        "perturbation selection with fine-tuning, benchmark lookup), not the paper's claim; "
+        "`darts_pt_full` is the configuration that tests it (about a GPU-day).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("config", help="darts_pt_quick | darts_pt_full")
+    p.add_argument("out", help="output folder (one work directory per supernet variant)")
+    p.add_argument("--results", default=str(Path(__file__).parent / "RESULTS_darts_pt.md"))
+    p.add_argument("--data-dir", default=None, help="folder with nb201/accuracies.csv")
+    p.add_argument("--table-only", action="store_true",
+                   help="rewrite the table from OUT/darts_pt_rows.json without running")
+    args = p.parse_args(argv)
+    config = load_config(args.config)
+    out = Path(args.out)
+    t0 = time.time()
+    if args.table_only:
+        rows = json.loads((out / "darts_pt_rows.json").read_text())
+    else:
+        rows = run(config, out, args.data_dir)
+    text = markdown(rows, args.config, config, out)
+    Path(args.results).write_text(text)
+    (out / "darts_pt_rows.json").write_text(json.dumps(rows, indent=1))
+    print(text)
+    print(f"total wall time {time.time() - t0:.0f} s; results in {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

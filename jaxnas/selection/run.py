@@ -1,0 +1,374 @@
+"""Architecture selection on a trained DARTS supernet: the driver behind ``jaxnas select``.
+
+Wang et al., "Rethinking Architecture Selection in Differentiable NAS", ICLR 2021 (DARTS-PT).
+A supernet trained by ``jaxnas darts --workdir DIR`` (with alpha, or with ``--fix-alpha``, where
+alpha stays uniform) is turned into one NAS-Bench-201 architecture by
+
+* ``method='perturbation'`` (DARTS-PT): edge by edge, remove every candidate operation in turn,
+  keep the one whose removal hurts the supernet's validation accuracy (or loss) most, make the
+  edge one-hot and fine-tune the supernet for ``tune_epochs`` epochs; the run is checkpointed
+  after every decision in ``DIR/select_perturbation/`` and a killed run continues from the last
+  decided edge (:func:`jaxnas.selection.loop.run_selection`);
+* ``method='magnitude'`` (DARTS): the operation with the largest alpha on every edge.
+
+Both read the same supernet; the *validation* data are the architecture half of the search split
+(as in the reference, ``ruocwang/darts-pt``, where the candidates are scored on ``valid_queue``)
+and fine-tuning uses the weights half. The chosen architecture is looked up in NAS-Bench-201
+(CIFAR-10, CIFAR-100, ImageNet16-120); the result is returned and written to
+``DIR/select_<method>/result.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnas.selection import loop
+from jaxnas.selection import perturbation as pt
+from jaxnas.selection import supernet as sn
+from jaxnas.spaces import nb201 as space
+
+METHODS: tuple[str, ...] = ("perturbation", "magnitude")
+RESULT_FILE = "result.json"
+BENCH_DATASETS: tuple[tuple[str, str], ...] = (
+    ("cifar10", "cifar10"), ("cifar100", "cifar100"), ("imagenet16-120", "imagenet16"))
+
+
+class Supernet(NamedTuple):
+    """A trained supernet and the data selection needs.
+
+    Attributes:
+        net: the Flax supernet, ``net.apply(variables, x, op_weights[6, 5], train=...)``.
+        variables: ``{'params', 'batch_stats'}`` after search.
+        alpha: architecture parameters after search.  # [6, 5]
+        fix_alpha: whether alpha was frozen during search (the fix-alpha variant).
+        train: weights half of the search split, ``(x uint8[N, H, W, 3], y int32[N])``.
+        valid: architecture half, ``(x uint8[M, H, W, 3], y int32[M])``.
+        to_input: ``uint8 images -> normalised float images`` (validation, no augmentation).
+        augment: ``(key, uint8 images) -> float images`` for fine-tuning batches, or None.
+        lr: the search's initial weight learning rate (fine-tuning uses a tenth of it).
+        batch_size: the search's batch size.
+        config: the search run's options (``DIR/config.json``).
+    """
+
+    net: Any
+    variables: dict
+    alpha: jax.Array
+    fix_alpha: bool
+    train: tuple[np.ndarray, np.ndarray]
+    valid: tuple[np.ndarray, np.ndarray]
+    to_input: Callable[[jax.Array], jax.Array]
+    augment: Callable[[jax.Array, jax.Array], jax.Array] | None
+    lr: float
+    batch_size: int
+    config: dict
+
+
+def check_method(method: str) -> str:
+    if method not in METHODS:
+        raise ValueError(f"unknown selection method {method!r}; choose one of {METHODS}")
+    return method
+
+
+# --------------------------------------------------------------------------------------------
+# Loading a DARTS workdir.
+# --------------------------------------------------------------------------------------------
+
+
+def _first(config: dict, names: Sequence[str], default=None):
+    for n in names:
+        if config.get(n) is not None:
+            return config[n]
+    return default
+
+
+def _as_arrays(ds) -> tuple[np.ndarray, np.ndarray]:
+    """``(x uint8[N, H, W, C], y int32[N])`` from a dataset of the data module or a pair."""
+    if isinstance(ds, (tuple, list)) and len(ds) == 2:
+        x, y = ds
+    elif isinstance(ds, dict):
+        x, y = ds["images"], ds["labels"]
+    else:
+        x, y = ds.images, ds.labels
+    return np.asarray(x), np.asarray(y, np.int32)
+
+
+def load_supernet(workdir: str | os.PathLike) -> Supernet:
+    """Loads the supernet, alpha and search split of a ``jaxnas darts`` run.
+
+    Raises:
+        FileNotFoundError: ``workdir`` holds no trained supernet (run ``jaxnas darts`` first).
+    """
+    wd = Path(workdir)
+    if not (wd / "config.json").is_file() or not (wd / "checkpoints").is_dir():
+        raise FileNotFoundError(
+            f"no trained supernet in {str(wd)!r} (config.json and checkpoints/ are missing); "
+            f"run `jaxnas darts --workdir {wd}` first (add --fix-alpha for the fix-alpha variant)")
+    from jaxnas import darts
+
+    config, state = darts.load_run(str(wd))
+    net, (w_half, a_half) = darts.build(config)
+    mean, std, augment = _normalisation(config, w_half)
+    variables = {"params": state.params, "batch_stats": state.batch_stats}
+    fix_alpha = bool(_first(config, ("fix_alpha",), False)) or config.get("mode") == "fixed"
+    return Supernet(
+        net=net, variables=variables, alpha=jnp.asarray(state.alpha, jnp.float32),
+        fix_alpha=fix_alpha, train=_as_arrays(w_half), valid=_as_arrays(a_half),
+        to_input=lambda x: _normalize(x, mean, std),
+        augment=augment,
+        lr=float(_first(config, ("lr", "learning_rate", "w_lr"), 0.025)),
+        batch_size=int(_first(config, ("batch_size",), 64)),
+        config=config,
+    )
+
+
+def _normalize(x, mean, std):
+    from jaxnas import data
+
+    return data.normalize(x, mean, std)
+
+
+def _normalisation(config: dict, ds):
+    """``(mean, std, augment)`` of the search run's dataset (the data module's datasets carry
+    their per-channel ``mean`` and ``std``)."""
+    from jaxnas import data
+
+    mean = jnp.asarray(ds.mean, jnp.float32)
+    std = jnp.asarray(ds.std, jnp.float32)
+    padding = data.PADDING.get(getattr(ds, "name", None), 4)
+    aug = None
+    if _first(config, ("augment",), True):
+        def aug(key, x):
+            return data.augment(key, x, mean, std, padding=padding)
+    return mean, std, aug
+
+
+# --------------------------------------------------------------------------------------------
+# Selection.
+# --------------------------------------------------------------------------------------------
+
+
+def _benchmark(arch: np.ndarray, data_dir) -> dict:
+    """NAS-Bench-201 accuracies (%) of ``arch``; ``None`` with a reason if the table is absent."""
+    from jaxnas.benchmarks import nb201
+
+    try:
+        row = nb201.lookup(arch, data_dir)
+    except FileNotFoundError as e:
+        return {name: None for name, _ in BENCH_DATASETS} | {"index": None, "reason": str(e)}
+    out: dict = {"index": row["index"]}
+    for name, prefix in BENCH_DATASETS:
+        out[name] = {"valid": row[f"{prefix}_valid_200"], "test": row[f"{prefix}_test_200"]}
+    return out
+
+
+def _edge_name(e: int) -> str:
+    d, s = space.EDGES[e]
+    return f"node{d}<-node{s}"
+
+
+def _variant(method: str, fix_alpha: bool) -> str:
+    if method == "magnitude":
+        return "darts (magnitude, fix-alpha)" if fix_alpha else "darts (magnitude)"
+    return "darts-pt fix-alpha" if fix_alpha else "darts-pt"
+
+
+def parse_order(order: str | Sequence[int] | None) -> list[int] | None:
+    """``None``/``'random'`` -> random order; ``'fixed'`` -> edges 0..5; or explicit edges."""
+    if order is None or order == "random":
+        return None
+    if order == "fixed":
+        return list(range(space.NUM_EDGES))
+    if isinstance(order, str):
+        try:
+            order = [int(t) for t in order.split(",")]
+        except ValueError:
+            raise ValueError(f"unknown edge order {order!r}; use 'random', 'fixed' or a comma "
+                             "list of the 6 edges, e.g. 5,4,3,2,1,0") from None
+    return [int(e) for e in pt.edge_order(None, space.NUM_EDGES, order)]
+
+
+def select_supernet(
+    supernet: Supernet,
+    out_dir: str | os.PathLike | None,
+    *,
+    method: str = "perturbation",
+    tune_epochs: int = 5,
+    steps_per_epoch: int | None = None,
+    valid_batches: int | None = None,
+    crit: str = "acc",
+    order: str | Sequence[int] | None = None,
+    seed: int = 0,
+    data_dir: str | os.PathLike | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    """Selects an architecture on a loaded supernet (see :func:`select`)."""
+    check_method(method)
+    pt.check_crit(crit)
+    order = parse_order(order)
+    if tune_epochs < 0:
+        raise ValueError(f"tune_epochs must be >= 0, got {tune_epochs}")
+    if steps_per_epoch is not None and steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be >= 1 (or None: one pass), got {steps_per_epoch}")
+    if valid_batches is not None and valid_batches < 1:
+        raise ValueError(f"valid_batches must be >= 1 (or None: all), got {valid_batches}")
+    log = log or (lambda s: None)
+    t0 = time.perf_counter()
+    alpha = np.asarray(supernet.alpha, np.float32)
+    num_edges, num_ops = alpha.shape
+    result: dict = {"method": method, "variant": _variant(method, supernet.fix_alpha),
+                    "fix_alpha": supernet.fix_alpha, "alpha": alpha.tolist()}
+    if method == "magnitude":
+        arch = np.asarray(pt.magnitude_select(jnp.asarray(alpha)))
+        if supernet.fix_alpha or np.ptp(alpha, axis=-1).max() == 0:
+            result["note"] = ("alpha was not trained (fix-alpha search): magnitude selection is "
+                              "undefined here (argmax of the initial alpha; ties go to 'none')")
+        result["decisions"] = [
+            {"step": e, "edge": e, "edge_name": _edge_name(e), "op": int(arch[e]),
+             "op_name": space.OPS[int(arch[e])], "candidates": list(space.OPS),
+             "alpha": alpha[e].tolist()}
+            for e in range(num_edges)]
+        result["settings"] = {}
+    else:
+        bs = supernet.batch_size
+        vx, vy = supernet.valid
+        if valid_batches is not None:
+            # The split may be ordered by class: take a fixed random subset, not the first rows.
+            keep = np.random.default_rng(seed).permutation(vx.shape[0])[: valid_batches * bs]
+            vx, vy = vx[np.sort(keep)], vy[np.sort(keep)]
+        valid = (supernet.to_input(jnp.asarray(vx)), jnp.asarray(vy, jnp.int32))
+        augment = supernet.augment
+        if augment is None:
+            def augment(key, x):
+                return supernet.to_input(x)
+        tune_lr = supernet.lr / 10.0
+        tx = sn.tune_optimizer(tune_lr)
+        problem = sn.make_problem(
+            supernet.net, valid, (np.asarray(supernet.train[0]), np.asarray(supernet.train[1])),
+            tx, batch_size=bs, steps_per_epoch=steps_per_epoch, augment=augment, log=log)
+        weights = (sn.uniform_weights(num_edges, num_ops) if supernet.fix_alpha
+                   else sn.supernet_weights(alpha, num_edges, num_ops))
+        settings = {"method": method, "seed": int(seed), "steps_per_epoch": steps_per_epoch,
+                    "valid_batches": valid_batches, "batch_size": bs, "tune_lr": tune_lr,
+                    "num_valid": int(valid[1].shape[0]), "num_train": int(supernet.train[1].shape[0])}
+
+        def progress(state):
+            i = int(state.num_decided) - 1
+            e = int(state.order[i])
+            op = int(state.decided[e])
+            accs = " ".join(f"{space.OPS[k]}={100 * float(a):.2f}"
+                            for k, a in enumerate(np.asarray(state.acc[i])))
+            log(f"[{i + 1}/{num_edges}] edge {e} ({_edge_name(e)}): accuracy with op removed "
+                f"{accs} -> keep {space.OPS[op]} ({time.perf_counter() - t0:.0f} s)")
+
+        ckpt = None if out_dir is None else Path(out_dir) / "checkpoints"
+        if ckpt is not None and (ckpt / loop.CONFIG_FILE).is_file():
+            log(f"resuming the selection checkpointed in {ckpt}")
+        try:
+            state = loop.run_selection(
+                jax.random.key(seed), problem, sn.init_tune_state(supernet.variables, tx),
+                weights, crit=crit, tune_epochs=tune_epochs, order=order, ckpt_dir=ckpt,
+                config=settings, callback=progress)
+        except ValueError as e:
+            if ckpt is not None and "holds a selection run" in str(e):
+                raise ValueError(f"{e} (e.g. --out-dir DIR, or delete {out_dir})") from None
+            raise
+        arch = np.asarray(state.decided)
+        recs = loop.decisions(state, space.OPS)
+        for r in recs:
+            r["edge_name"] = _edge_name(r["edge"])
+            r["candidates"] = list(space.OPS)
+        result["decisions"] = recs
+        result["order"] = np.asarray(state.order).tolist()
+        result["settings"] = {**settings, "crit": crit, "tune_epochs": int(tune_epochs),
+                              "order": order}
+    result["arch_ops"] = [int(a) for a in arch]
+    result["arch"] = space.to_string(arch)
+    result["benchmark"] = _benchmark(arch, data_dir)
+    result["seconds"] = time.perf_counter() - t0
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        (Path(out_dir) / RESULT_FILE).write_text(json.dumps(_clean(result), indent=1))
+    return result
+
+
+def _clean(x):
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return x
+
+
+def select(
+    workdir: str | os.PathLike,
+    method: str = "perturbation",
+    tune_epochs: int = 5,
+    steps_per_epoch: int | None = None,
+    crit: str = "acc",
+    order: str | Sequence[int] | None = None,
+    seed: int = 0,
+    data_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    valid_batches: int | None = None,
+    out_dir: str | os.PathLike | None = None,
+) -> dict:
+    """Selects a NAS-Bench-201 architecture from the supernet of a ``jaxnas darts`` run.
+
+    Args:
+        workdir: the search run's directory (``config.json``, ``checkpoints/``).
+        method: ``'perturbation'`` (DARTS-PT; fix-alpha when the run used ``--fix-alpha``) or
+            ``'magnitude'`` (DARTS's argmax alpha).
+        tune_epochs: fine-tuning epochs between two decisions (the reference's ``proj_intv``, 5).
+        steps_per_epoch: fine-tuning steps per epoch (default: one pass over the weights half).
+        crit: ``'acc'`` (keep the op whose removal gives the lowest validation accuracy, the
+            reference's default) or ``'loss'`` (highest loss).
+        order: ``None``/``'random'`` (a random edge order drawn from ``seed``, as the reference),
+            ``'fixed'`` (edges 0..5) or an explicit permutation of the 6 edges.
+        seed: seed of the edge order and of the fine-tuning batches.
+        data_dir: folder with NAS-Bench-201's tables (see :mod:`jaxnas.paths`).
+        progress: print one line per decision (and per fine-tuning epoch) on stderr.
+        valid_batches: score on this many validation batches (a fixed random subset of the
+            architecture half); default all of it, as the reference.
+        out_dir: where checkpoints and ``result.json`` go (default ``workdir/select_<method>``);
+            a directory holding a selection made with other settings is refused.
+
+    Returns:
+        A JSON-able dict: ``method``, ``variant``, ``arch`` (official string), ``arch_ops``,
+        ``benchmark`` (``{cifar10|cifar100|imagenet16-120: {valid, test}}`` in %, or ``None``
+        with ``reason``), ``decisions`` (in order: edge, kept op, every candidate's accuracy and
+        loss with it removed; alpha for magnitude), ``alpha``, ``settings``, ``seconds``. Also
+        written to ``out_dir/result.json``.
+
+    Raises:
+        FileNotFoundError: ``workdir`` holds no trained supernet.
+        ValueError: unknown method or criterion, bad edge order, or a checkpointed selection in
+            ``workdir/select_<method>/`` made with other settings.
+    """
+    check_method(method)
+    pt.check_crit(crit)
+    parse_order(order)
+    log = (lambda s: print(s, file=sys.stderr, flush=True)) if progress else None
+    supernet = load_supernet(workdir)
+    out_dir = Path(workdir) / f"select_{method}" if out_dir is None else Path(out_dir)
+    out = select_supernet(
+        supernet, out_dir, method=method, tune_epochs=tune_epochs,
+        steps_per_epoch=steps_per_epoch, valid_batches=valid_batches, crit=crit, order=order,
+        seed=seed, data_dir=data_dir, log=log)
+    out["workdir"] = str(Path(workdir).resolve())
+    out["out_dir"] = str(out_dir.resolve())
+    return out
+
+
+__all__ = ["METHODS", "Supernet", "load_supernet", "parse_order", "select", "select_supernet"]

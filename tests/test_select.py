@@ -1,0 +1,235 @@
+"""The selection driver and ``jaxnas select`` on a tiny NAS-Bench-201 supernet (C=4, N=1)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnas.cli import main
+from jaxnas.models import Network, init
+from jaxnas.selection import run as sel
+from jaxnas.spaces import nb201 as space
+
+
+def _tiny_supernet(seed=0, fix_alpha=False, n=96, hw=8, classes=3):
+    net = Network(channels=4, cells_per_stage=1, num_classes=classes)
+    variables = init(jax.random.key(seed), net, (hw, hw, 3))
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (n, hw, hw, 3), dtype=np.uint8)
+    y = rng.integers(0, classes, n).astype(np.int32)
+    alpha = (jnp.zeros((6, 5)) if fix_alpha
+             else jax.random.normal(jax.random.key(seed + 1), (6, 5)))
+    return sel.Supernet(
+        net=net, variables=variables, alpha=alpha, fix_alpha=fix_alpha,
+        train=(x[: n // 2], y[: n // 2]), valid=(x[n // 2:], y[n // 2:]),
+        to_input=lambda u: u.astype(jnp.float32) / 255.0 - 0.5, augment=None, lr=0.1,
+        batch_size=16, config={})
+
+
+def test_perturbation_on_tiny_supernet(tmp_path, data_dir):
+    s = _tiny_supernet()
+    lines = []
+    r = sel.select_supernet(s, tmp_path, tune_epochs=1, steps_per_epoch=2, seed=3,
+                            data_dir=data_dir, log=lines.append)
+    assert r["method"] == "perturbation" and r["variant"] == "darts-pt"
+    ops = np.asarray(r["arch_ops"])
+    assert r["arch"] == space.to_string(ops)
+    assert sorted(d["edge"] for d in r["decisions"]) == list(range(6))
+    assert [d["edge"] for d in r["decisions"]] == r["order"]
+    for d in r["decisions"]:
+        assert len(d["removed_acc"]) == 5 and len(d["removed_loss"]) == 5
+        assert d["op"] == int(np.argmin(d["removed_acc"])) == ops[d["edge"]]
+        assert d["op_name"] == space.OPS[d["op"]]
+        assert all(0.0 <= a <= 1.0 for a in d["removed_acc"])
+    # Candidates differ: scoring is not vacuous.
+    assert max(np.ptp(d["removed_loss"]) for d in r["decisions"]) > 1e-4
+    from jaxnas.benchmarks import nb201
+
+    row = nb201.lookup(ops, data_dir)
+    assert r["benchmark"]["cifar10"]["test"] == pytest.approx(row["cifar10_test_200"])
+    assert r["benchmark"]["imagenet16-120"]["valid"] == pytest.approx(row["imagenet16_valid_200"])
+    assert r["benchmark"]["index"] == row["index"]
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["arch"] == r["arch"] and saved["decisions"][0]["removed_acc"] == pytest.approx(
+        r["decisions"][0]["removed_acc"])
+    assert sum("keep" in line for line in lines) == 6
+    # A finished run on the same directory is restored, not recomputed.
+    again = sel.select_supernet(s, tmp_path, tune_epochs=1, steps_per_epoch=2, seed=3,
+                                data_dir=data_dir, log=lines.append)
+    assert again["arch"] == r["arch"] and any("resuming" in line for line in lines)
+    with pytest.raises(ValueError, match="config"):
+        sel.select_supernet(s, tmp_path, tune_epochs=1, steps_per_epoch=2, seed=4,
+                            data_dir=data_dir)
+
+
+def test_magnitude_and_missing_benchmark(tmp_path):
+    s = _tiny_supernet(seed=2)
+    r = sel.select_supernet(s, tmp_path, method="magnitude", data_dir=tmp_path / "nothing")
+    np.testing.assert_array_equal(r["arch_ops"], np.argmax(np.asarray(s.alpha), -1))
+    assert [d["edge"] for d in r["decisions"]] == list(range(6))
+    assert r["decisions"][2]["alpha"] == pytest.approx(np.asarray(s.alpha[2]).tolist())
+    assert r["benchmark"]["cifar10"] is None and "accuracies.csv" in r["benchmark"]["reason"]
+    assert "note" not in r
+    f = sel.select_supernet(_tiny_supernet(fix_alpha=True), None, method="magnitude",
+                            data_dir=tmp_path / "nothing")
+    assert f["arch_ops"] == [0] * 6 and "undefined" in f["note"]
+    assert f["variant"] == "darts (magnitude, fix-alpha)"
+
+
+def test_fix_alpha_scores_with_uniform_weights(tmp_path):
+    """Fix-alpha: undecided edges weigh every op 1/5 whatever alpha holds."""
+    s = _tiny_supernet(seed=5)
+    a = sel.select_supernet(s._replace(fix_alpha=True), None, tune_epochs=0, order="fixed",
+                            data_dir=tmp_path)
+    b = sel.select_supernet(s._replace(fix_alpha=True, alpha=jnp.zeros((6, 5))), None,
+                            tune_epochs=0, order="fixed", data_dir=tmp_path)
+    c = sel.select_supernet(s, None, tune_epochs=0, order="fixed", data_dir=tmp_path)
+    assert a["variant"] == "darts-pt fix-alpha"
+    assert a["decisions"][0]["removed_loss"] == pytest.approx(b["decisions"][0]["removed_loss"])
+    assert a["decisions"][0]["removed_loss"] != pytest.approx(c["decisions"][0]["removed_loss"])
+    assert a["order"] == list(range(6))
+
+
+@pytest.mark.parametrize("kwargs, msg", [
+    ({"method": "random"}, "unknown selection method 'random'"),
+    ({"crit": "auc"}, "unknown selection criterion 'auc'"),
+    ({"order": "backwards"}, "unknown edge order 'backwards'"),
+    ({"order": [0, 1, 2, 3, 4, 4]}, "permutation"),
+])
+def test_bad_arguments(tmp_path, kwargs, msg):
+    with pytest.raises(ValueError, match=msg):
+        sel.select(tmp_path, **kwargs)
+
+
+def test_cli_without_trained_supernet(tmp_path, capsys):
+    assert main(["select", "--workdir", str(tmp_path / "run"), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "no trained supernet" in err and "jaxnas darts --workdir" in err
+
+
+# ------------------------------------------------------------------------------------------
+# End to end on tiny `jaxnas darts` work directories (C=4, N=1, 8x8 images).
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def darts_runs(tmp_path_factory):
+    """A DARTS run trained by the trainer's library function, and a copy of it marked as a
+    fix-alpha run (``fix_alpha`` in config.json; the state has the same structure), which is all
+    selection reads; training a second supernet would double the test's compile time."""
+    import shutil
+
+    from jaxnas import darts
+
+    d = tmp_path_factory.mktemp("darts")
+    r = np.random.default_rng(0)
+    np.savez(d / "train.npz", images=r.integers(0, 256, (64, 8, 8, 3), dtype=np.uint8),
+             labels=r.integers(0, 10, 64).astype(np.uint8))
+    cfg = darts.make_config(image_dir=str(d), channels=4, cells=1, batch_size=8, epochs=1)
+    out = {"darts": (d / "darts", darts.train(cfg, d / "darts", progress=False))}
+    shutil.copytree(d / "darts", d / "fix")
+    c = json.loads((d / "fix" / "config.json").read_text())
+    (d / "fix" / "config.json").write_text(json.dumps(dict(c, fix_alpha=True)))
+    out["fix"] = (d / "fix", None)
+    return out
+
+
+def test_select_on_darts_workdirs(darts_runs, tmp_path, data_dir):
+    wd, trained = darts_runs["darts"]
+    mag = sel.select(wd, method="magnitude", data_dir=data_dir, progress=False)
+    assert mag["arch"] == trained["arch"]  # the trainer's own magnitude selection
+    assert mag["benchmark"]["cifar10"]["test"] == pytest.approx(
+        trained["benchmark"]["cifar10_test_200"])
+    assert (wd / "select_magnitude" / "result.json").is_file()
+    r = sel.select(wd, tune_epochs=1, steps_per_epoch=2, order="fixed", data_dir=data_dir,
+                   progress=False)
+    assert r["variant"] == "darts-pt" and not r["fix_alpha"]
+    assert [d["edge"] for d in r["decisions"]] == list(range(6))
+    assert r["settings"]["tune_lr"] == pytest.approx(0.0025)  # a tenth of DARTS's 0.025
+    assert r["settings"]["num_valid"] == 32 and r["settings"]["num_train"] == 32
+    assert json.loads((wd / "select_perturbation" / "result.json").read_text())["arch"] == \
+        r["arch"]
+    fwd, _ = darts_runs["fix"]
+    f = sel.select(fwd, tune_epochs=0, order="fixed", data_dir=data_dir, progress=False)
+    assert f["variant"] == "darts-pt fix-alpha" and f["fix_alpha"]
+    assert space.to_string(np.asarray(f["arch_ops"])) == f["arch"]
+
+
+def test_cli_select_json(darts_runs, capsys, data_dir, tmp_path):
+    wd, _ = darts_runs["fix"]
+    argv = ["select", "--workdir", str(wd), "--tune-epochs", "1", "--steps-per-epoch", "1",
+            "--edge-order", "5,4,3,2,1,0", "--crit", "loss", "--data-dir", str(data_dir),
+            "--out-dir", str(tmp_path / "sel")]
+    assert main([*argv, "--json"]) == 0
+    out = capsys.readouterr()
+    r = json.loads(out.out)
+    assert r["method"] == "perturbation" and r["variant"] == "darts-pt fix-alpha"
+    assert [d["edge"] for d in r["decisions"]] == [5, 4, 3, 2, 1, 0]
+    for d in r["decisions"]:  # crit=loss keeps the op whose removal raises the loss most
+        assert d["op"] == int(np.argmax(d["removed_loss"]))
+    assert "keep" in out.err  # progress goes to stderr
+    assert r["benchmark"]["cifar100"]["test"] > 0
+    # The table output of the same (finished, restored) run.
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert r["arch"] in text and "NAS-Bench-201 test accuracy" in text
+    assert json.loads((tmp_path / "sel" / "result.json").read_text())["arch"] == r["arch"]
+    assert main(["select", "--workdir", str(wd), "--method", "magnitude", "--json"]) == 0
+    assert "undefined" in json.loads(capsys.readouterr().out)["note"]
+    # Other settings on a directory holding a selection: refused, naming the way out.
+    assert main([*argv[:-1], str(tmp_path / "sel"), "--seed", "3"]) == 2
+    assert "--out-dir" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_select_sigkill_then_resume(darts_runs, tmp_path, data_dir):
+    """SIGKILL `jaxnas select` after its first decision is checkpointed; the rerun continues
+    from there and selects the same architecture as an uninterrupted run."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src, _ = darts_runs["darts"]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent),
+               JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(tmp_path / "jax_cache"),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    runs = {}
+    for name in ("full", "killed"):
+        wd = tmp_path / name
+        shutil.copytree(src, wd, ignore=shutil.ignore_patterns("select_*"))
+        runs[name] = wd
+    cmd = [sys.executable, "-m", "jaxnas.cli", "select", "--tune-epochs", "2",
+           "--steps-per-epoch", "2", "--seed", "1", "--data-dir", str(data_dir), "--json"]
+    full = subprocess.run([*cmd, "--workdir", str(runs["full"])], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert full.returncode == 0, full.stderr[-3000:]
+    proc = subprocess.Popen([*cmd, "--workdir", str(runs["killed"])], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ck = runs["killed"] / "select_perturbation" / "checkpoints"
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        if (ck / "1").is_dir():
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the selection finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (runs["killed"] / "select_perturbation" / "result.json").exists()
+    again = subprocess.run([*cmd, "--workdir", str(runs["killed"])], env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming" in again.stderr
+    assert again.stderr.count("keep") < 6  # decisions already made were not redone
+    a, b = json.loads(full.stdout), json.loads(again.stdout)
+    assert a["arch"] == b["arch"] and a["order"] == b["order"]
+    assert a["decisions"][0] == b["decisions"][0]
+    for x, y in zip(a["decisions"], b["decisions"], strict=True):
+        assert x["removed_acc"] == pytest.approx(y["removed_acc"], abs=1e-6)
