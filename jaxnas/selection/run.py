@@ -241,10 +241,14 @@ def select_supernet(
     else:
         bs = supernet.batch_size
         vx, vy = supernet.valid
+        # The search halves keep the source order, which is grouped by class for the CIFAR files:
+        # shuffle once (fixed by ``seed``) so that every scoring batch mixes classes. Scoring uses
+        # BatchNorm batch statistics, so a batch of one class would be normalised away and score
+        # at chance level.
+        keep = np.random.default_rng(seed).permutation(vx.shape[0])
         if valid_batches is not None:
-            # The split may be ordered by class: take a fixed random subset, not the first rows.
-            keep = np.random.default_rng(seed).permutation(vx.shape[0])[: valid_batches * bs]
-            vx, vy = vx[np.sort(keep)], vy[np.sort(keep)]
+            keep = keep[: valid_batches * bs]
+        vx, vy = vx[keep], vy[keep]
         valid = (supernet.to_input(jnp.asarray(vx)), jnp.asarray(vy, jnp.int32))
         augment = supernet.augment
         if augment is None:
