@@ -3,6 +3,7 @@ supernet equals the standalone network, shapes, errors, and the parameter count.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -16,25 +17,39 @@ C, N, K, HW, B = 4, 1, 10, 8, 4
 TOL = dict(rtol=1e-5, atol=1e-5)
 
 
-def _randomise_stats(variables: dict, key: jax.Array) -> dict:
-    """Non-trivial running statistics, so that train=False really tests them."""
-    leaves, tree = jax.tree_util.tree_flatten_with_path(variables["batch_stats"])
-    keys = jax.random.split(key, len(leaves))
-    out = []
-    for (path, x), k in zip(leaves, keys, strict=True):
-        u = jax.random.uniform(k, x.shape, x.dtype)
-        out.append(0.5 + u if path[-1].key == "var" else u - 0.5)
-    return {**variables, "batch_stats": jax.tree_util.tree_unflatten(tree, out)}
+def _np_variables(net: Network, hw: int, seed: int) -> dict:
+    """Variables of ``net`` filled from NumPy (scaled normal kernels, non-trivial BatchNorm affine
+    parameters and running statistics, so that train=False really tests them). ``eval_shape``
+    traces ``init`` without compiling it: compiling the threefry initialisers takes seconds."""
+    shapes = jax.eval_shape(lambda: init(jax.random.key(0), net, (hw, hw, 3)))
+    rng = np.random.default_rng(seed)
+
+    def fill(path, s):
+        name = path[-1].key
+        if name == "kernel":
+            return jnp.asarray(rng.normal(size=s.shape) / math.sqrt(math.prod(s.shape[:-1])),
+                               jnp.float32)
+        if name == "var":
+            return jnp.asarray(rng.uniform(0.5, 1.5, s.shape), jnp.float32)
+        if name == "scale":
+            return jnp.asarray(rng.uniform(0.8, 1.2, s.shape), jnp.float32)
+        return jnp.asarray(rng.uniform(-0.5, 0.5, s.shape), jnp.float32)  # mean, bias
+
+    return dict(jax.tree_util.tree_map_with_path(fill, shapes))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _apply(net, v, x, w, train):
+    if train:
+        return net.apply(v, x, w, train=True, mutable=["batch_stats"])
+    return net.apply(v, x, w, train=False), None
 
 
 @pytest.fixture(scope="module")
 def fused():
     net = Network(C, N, K, cell="fused")
-    v = _randomise_stats(init(jax.random.key(0), net, (HW, HW, 3)), jax.random.key(1))
-    # Random (not He-init only) conv kernels are fine as they are; perturb BN affine params too.
-    v["params"] = jax.tree.map(lambda p: p + 0.1 * jnp.sin(jnp.arange(p.size).reshape(p.shape)),
-                               v["params"])
-    x = jax.random.normal(jax.random.key(2), (B, HW, HW, 3))
+    v = _np_variables(net, HW, 0)
+    x = jax.random.normal(jax.random.key(2, impl="rbg"), (B, HW, HW, 3))
     return net, v, x
 
 
@@ -50,7 +65,8 @@ def _trees_close(a, b):
 def test_per_edge_layout_matches_mixed_init(fused):
     net, v, _ = fused
     pe = supernet_to_per_edge(v, C)
-    ref = init(jax.random.key(0), Network(C, N, K, cell="mixed"), (HW, HW, 3))
+    ref = jax.eval_shape(lambda: init(jax.random.key(0), Network(C, N, K, cell="mixed"),
+                                      (HW, HW, 3)))
     assert jax.tree.structure(pe) == jax.tree.structure(ref)
     shapes = jax.tree.map(lambda a, b: a.shape == b.shape, pe, ref)
     assert all(jax.tree.leaves(shapes))
@@ -64,32 +80,40 @@ def test_fused_equals_mixed(fused, train, seed):
     mixed = Network(C, N, K, cell="mixed")
     pe = supernet_to_per_edge(v, C)
     if train:
-        yf, sf = net.apply(v, x, w, train=True, mutable=["batch_stats"])
-        ym, sm = mixed.apply(pe, x, w, train=True, mutable=["batch_stats"])
+        yf, sf = _apply(net, v, x, w, True)
+        ym, sm = _apply(mixed, pe, x, w, True)
         # The updated running statistics agree too, after unfusing.
         sf_pe = supernet_to_per_edge({"params": v["params"], **sf}, C)["batch_stats"]
         _trees_close(sf_pe, sm["batch_stats"])
     else:
-        yf, ym = net.apply(v, x, w, train=False), mixed.apply(pe, x, w, train=False)
+        yf, ym = _apply(net, v, x, w, False)[0], _apply(mixed, pe, x, w, False)[0]
     assert yf.shape == (B, K)
     assert float(jnp.std(yf)) > 1e-3  # a non-degenerate output
     _close(yf, ym)
 
 
+@pytest.mark.slow  # two gradient compilations: ~100 s on a contended 2-core CPU
 def test_fused_equals_mixed_gradients(fused):
+    """Gradients w.r.t. alpha and w.r.t. the weights (unfused) agree."""
     net, v, x = fused
     mixed = Network(C, N, K, cell="mixed")
-    alpha = jax.random.normal(jax.random.key(3), (6, 5))
+    alpha = jnp.asarray(np.random.default_rng(3).normal(size=(6, 5)), jnp.float32)
 
-    def loss(model, variables, a):
-        y, _ = model.apply(variables, x, jax.nn.softmax(a, -1), train=True,
-                           mutable=["batch_stats"])
-        return jnp.sum(jnp.sin(y))
+    @functools.partial(jax.jit, static_argnums=0)
+    def grads(model, variables, a):
+        def loss(params, a):
+            y, _ = model.apply({**variables, "params": params}, x, jax.nn.softmax(a, -1),
+                               train=True, mutable=["batch_stats"])
+            return jnp.sum(jnp.sin(y))
+        return jax.grad(loss, argnums=(0, 1))(variables["params"], a)
 
-    ga_f = jax.grad(loss, argnums=2)(net, v, alpha)
-    ga_m = jax.grad(loss, argnums=2)(mixed, supernet_to_per_edge(v, C), alpha)
+    pe = supernet_to_per_edge(v, C)
+    gp_f, ga_f = grads(net, v, alpha)
+    gp_m, ga_m = grads(mixed, pe, alpha)
     assert float(jnp.abs(ga_f).max()) > 1e-4
     _close(ga_f, ga_m)
+    gp_f_pe = supernet_to_per_edge({"params": gp_f, "batch_stats": v["batch_stats"]}, C)["params"]
+    _trees_close(gp_f_pe, gp_m)
 
 
 ARCHS = [
@@ -108,14 +132,15 @@ def test_one_hot_supernet_equals_standalone(fused, arch):
     standalone = Network(C, N, K, arch=arch)
     pe = supernet_to_per_edge(v, C)
     w = one_hot(arch)
-    _close(net.apply(v, x, w, train=False), standalone.apply(pe, x, train=False))
-    ys, _ = net.apply(v, x, w, train=True, mutable=["batch_stats"])
-    yd, _ = standalone.apply(pe, x, train=True, mutable=["batch_stats"])
+    _close(_apply(net, v, x, w, False)[0], _apply(standalone, pe, x, None, False)[0])
+    ys, _ = _apply(net, v, x, w, True)
+    yd, _ = _apply(standalone, pe, x, None, True)
     _close(ys, yd)
 
 
 def test_standalone_has_only_its_edges():
-    v = init(jax.random.key(0), Network(C, N, K, arch=(0, 1, 2, 3, 4, 0)), (HW, HW, 3))
+    v = jax.eval_shape(lambda: init(jax.random.key(0), Network(C, N, K, arch=(0, 1, 2, 3, 4, 0)),
+                                    (HW, HW, 3)))
     cell = v["params"]["stage0_cell0"]
     assert sorted(cell) == ["edge2_conv1x1", "edge3_conv3x3"]
 
@@ -123,17 +148,16 @@ def test_standalone_has_only_its_edges():
 def test_shapes_and_errors(fused):
     net, v, x = fused
     w = jnp.full((6, 5), 0.2)
-    assert net.apply(v, x, w).shape == (B, K)
+    assert _apply(net, v, x, w, False)[0].shape == (B, K)
     x16 = jnp.ones((2, 16, 16, 3))
     big = Network(C, N, 7)
-    vb = init(jax.random.key(0), big, (16, 16, 3))
-    assert big.apply(vb, x16, w).shape == (2, 7)
+    assert jax.eval_shape(big.apply, _np_variables(big, 16, 1), x16, w).shape == (2, 7)
     with pytest.raises(ValueError, match=r"op_weights of shape \[6, 5\], got \(5, 5\)"):
         net.apply(v, x, jnp.ones((5, 5)))
     with pytest.raises(ValueError, match="got None"):
         net.apply(v, x, None)
     with pytest.raises(ValueError, match="unknown cell 'bogus'"):
-        init(jax.random.key(0), Network(C, N, K, cell="bogus"), (HW, HW, 3))
+        jax.eval_shape(lambda: init(jax.random.key(0), Network(C, N, K, cell="bogus"), (HW, HW, 3)))
 
 
 def expected_supernet_params(c: int, n: int, k: int) -> int:
@@ -153,3 +177,19 @@ def test_parameter_count(cell):
     shapes = jax.eval_shape(lambda: init(jax.random.key(0), net))
     count = sum(math.prod(p.shape) for p in jax.tree.leaves(shapes["params"]))
     assert count == expected_supernet_params(16, 5, 10) == 1_686_106
+
+
+@pytest.mark.parametrize("kernel,stride", [(1, 1), (3, 1), (3, 2)])
+def test_conv2d_gradient_matches_autodiff(kernel, stride):
+    """The im2col kernel gradient of ops.conv2d equals XLA's own convolution gradient."""
+    from jaxnas.models.ops import _conv, conv2d
+    rng = np.random.default_rng(kernel + stride)
+    x = jnp.asarray(rng.normal(size=(2, 6, 6, 3)), jnp.float32)
+    k = jnp.asarray(rng.normal(size=(kernel, kernel, 3, 5)), jnp.float32)
+    pad = (kernel - 1) // 2
+    y_ref, vjp_ref = jax.vjp(lambda a, b: _conv(a, b, stride, pad), x, k)
+    y, vjp = jax.vjp(lambda a, b: conv2d(a, b, stride, pad), x, k)
+    dy = jnp.asarray(rng.normal(size=y.shape), jnp.float32)
+    _close(y, y_ref)
+    for g, g_ref in zip(vjp(dy), vjp_ref(dy), strict=True):
+        _close(g, g_ref)

@@ -32,11 +32,70 @@ def batch_norm(affine: bool, name: str | None = None) -> nn.BatchNorm:
                         name=name)
 
 
-def conv(features: int, kernel: int, stride: int = 1, name: str | None = None) -> nn.Conv:
+def conv(features: int, kernel: int, stride: int = 1, name: str | None = None) -> Conv:
     """A bias-free convolution with ``(kernel - 1) // 2`` zero padding, as in NAS-Bench-201."""
-    p = (kernel - 1) // 2
-    return nn.Conv(features, (kernel, kernel), strides=(stride, stride), padding=((p, p), (p, p)),
-                   use_bias=False, name=name)
+    return Conv(features, kernel, stride, name=name)
+
+
+def _conv(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
+    return jax.lax.conv_general_dilated(x, kernel, (stride, stride), ((padding, padding),) * 2,
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def conv2d(x: jax.Array, kernel: jax.Array, stride: int = 1, padding: int = 0) -> jax.Array:
+    """NHWC / HWIO convolution whose kernel gradient is one im2col matrix product.
+
+    XLA:CPU lowers the kernel gradient of a convolution to a convolution with an image-sized
+    window, several times slower than the forward pass; ``patches^T @ dy`` (contracting over
+    ``B * H * W``) is a single large GEMM. The input gradient keeps XLA's transposed convolution.
+
+    Args:
+        x: ``[B, H, W, Cin]``.
+        kernel: ``[kh, kw, Cin, Cout]``.
+        stride: spatial stride.
+        padding: zero padding on each spatial side.
+
+    Returns:
+        ``[B, Ho, Wo, Cout]``.
+    """
+    return _conv(x, kernel, stride, padding)
+
+
+def _conv2d_fwd(x, kernel, stride, padding):
+    return _conv(x, kernel, stride, padding), (x, kernel)
+
+
+def _conv2d_bwd(stride, padding, res, dy):
+    x, kernel = res
+    dx = jax.vjp(lambda x_: _conv(x_, kernel, stride, padding), x)[1](dy)[0]
+    kh, kw, ci, co = kernel.shape
+    ho, wo = dy.shape[1], dy.shape[2]
+    xp = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    cols = [xp[:, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride]
+            for i in range(kh) for j in range(kw)]
+    patches = cols[0] if len(cols) == 1 else jnp.concatenate(cols, -1)  # [B, Ho, Wo, kh*kw*ci]
+    dk = jax.lax.dot_general(patches.reshape(-1, kh * kw * ci), dy.reshape(-1, co),
+                             (((0,), (0,)), ((), ())))
+    return dx, dk.reshape(kh, kw, ci, co).astype(kernel.dtype)
+
+
+conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
+
+
+class Conv(nn.Module):
+    """Bias-free square convolution, parameter ``kernel [k, k, Cin, Cout]`` like ``nn.Conv``
+    (same name, shape and LeCun-normal initialiser), computed with :func:`conv2d`."""
+
+    features: int
+    kernel: int
+    stride: int = 1
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k = self.param("kernel", nn.initializers.lecun_normal(),
+                       (self.kernel, self.kernel, x.shape[-1], self.features), jnp.float32)
+        return conv2d(x, k.astype(x.dtype), self.stride, (self.kernel - 1) // 2)
 
 
 def avg_pool_3x3(x: jax.Array) -> jax.Array:
@@ -55,7 +114,7 @@ def avg_pool_3x3(x: jax.Array) -> jax.Array:
     return s * _inv_count(h, w).astype(x.dtype)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _inv_count(h: int, w: int) -> np.ndarray:
     """``1 / (number of in-image pixels)`` of every 3x3 window, ``[H, W, 1]``."""
     ch = np.full(h, 3.0)
@@ -117,5 +176,5 @@ def apply_op(op: int, x: jax.Array, features: int, train: bool, edge: int) -> ja
     raise ValueError(f"operation index {op!r} is out of range [0, 5)")
 
 
-__all__ = ["BN_EPS", "BN_MOMENTUM", "ReLUConvBN", "ResNetBasicBlock", "apply_op", "avg_pool_3x3",
-           "batch_norm", "conv"]
+__all__ = ["BN_EPS", "BN_MOMENTUM", "Conv", "ReLUConvBN", "ResNetBasicBlock", "apply_op", "avg_pool_3x3",
+           "batch_norm", "conv", "conv2d"]

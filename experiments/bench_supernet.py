@@ -1,0 +1,151 @@
+"""Speed of the NAS-Bench-201 DARTS supernet (issue #3: Flax supernet and DARTS trainer).
+
+Measures, on the current devices, for ``Network(C, N)`` on 32x32 images and each batch size:
+  (a) a weight step: forward + backward (train=True, BatchNorm batch statistics) with
+      ``softmax(alpha)`` operation weights, cross-entropy, SGD (momentum 0.9) update, jitted with
+      donated buffers;
+  (b) inference: forward with running statistics (train=False).
+For each: compile time (``lower`` + ``compile``) and steady-state images/second (median of
+``--repeats`` timings of ``--steps`` calls each, after one warm-up call).
+
+Run: ``python experiments/bench_supernet.py [--json] [--batch-sizes 64 256] [--cell fused]``
+(a few minutes on a 2-core CPU, most of it compilation). Target on a 2-core CPU: >= 28 images/s
+for (a) at batch 64 and 256, compile < 20 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxnas.models import Network, init
+
+
+def numpy_variables(net: Network, image_shape, seed: int = 0) -> dict:
+    """He-normal kernels and default BatchNorm state, built from NumPy (only speed matters here;
+    it avoids compiling the threefry initialisers, which is slow on CPU)."""
+    shapes = jax.eval_shape(lambda: init(jax.random.key(0), net, image_shape))
+    rng = np.random.default_rng(seed)
+
+    def fill(path, s):
+        name = path[-1].key
+        if name == "kernel":
+            std = math.sqrt(2.0 / math.prod(s.shape[:-1]))
+            return jnp.asarray(rng.normal(0, std, s.shape), jnp.float32)
+        return jnp.ones(s.shape, jnp.float32) if name in ("scale", "var") else \
+            jnp.zeros(s.shape, jnp.float32)
+
+    return dict(jax.tree_util.tree_map_with_path(fill, shapes))
+
+
+def make_steps(net: Network, lr: float = 0.025):
+    tx = optax.sgd(lr, momentum=0.9)
+
+    def train_step(params, batch_stats, opt_state, alpha, x, y):
+        def loss_fn(p):
+            logits, upd = net.apply({"params": p, "batch_stats": batch_stats}, x,
+                                    jax.nn.softmax(alpha, -1), train=True,
+                                    mutable=["batch_stats"])
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), upd
+        (loss, upd), g = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        updates, opt_state = tx.update(g, opt_state, params)
+        return optax.apply_updates(params, updates), upd["batch_stats"], opt_state, loss
+
+    def infer(variables, alpha, x):
+        return net.apply(variables, x, jax.nn.softmax(alpha, -1), train=False)
+
+    return tx, jax.jit(train_step, donate_argnums=(0, 1, 2)), jax.jit(infer)
+
+
+def timed(fn, steps: int, repeats: int) -> float:
+    """Median seconds per call."""
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(steps):
+            out = fn()
+        jax.block_until_ready(out)
+        ts.append((time.perf_counter() - t) / steps)
+    return statistics.median(ts)
+
+
+def bench(channels: int, cells: int, batch: int, cell: str, steps: int, repeats: int,
+          compiler_options: dict | None = None) -> dict:
+    net = Network(channels, cells, 10, cell=cell)
+    v = numpy_variables(net, (32, 32, 3))
+    tx, train_step, infer = make_steps(net)
+    rng = np.random.default_rng(1)
+    x = jnp.asarray(rng.normal(size=(batch, 32, 32, 3)), jnp.float32)
+    y = jnp.asarray(rng.integers(0, 10, batch), jnp.int32)
+    alpha = jnp.asarray(1e-3 * rng.normal(size=(6, 5)), jnp.float32)
+    params, stats = v["params"], v["batch_stats"]
+    opt_state = tx.init(params)
+
+    t = time.perf_counter()
+    train_c = train_step.lower(params, stats, opt_state, alpha, x, y).compile(compiler_options)
+    compile_train = time.perf_counter() - t
+    t = time.perf_counter()
+    infer_c = infer.lower(v, alpha, x).compile(compiler_options)
+    compile_infer = time.perf_counter() - t
+
+    state = [params, stats, opt_state]
+
+    def one_train():
+        state[0], state[1], state[2], loss = train_c(*state, alpha, x, y)
+        return loss
+
+    jax.block_until_ready(one_train())  # warm-up
+    t_train = timed(one_train, steps, repeats)
+    variables = {"params": state[0], "batch_stats": state[1]}
+    jax.block_until_ready(infer_c(variables, alpha, x))
+    t_infer = timed(lambda: infer_c(variables, alpha, x), steps, repeats)
+    return {"channels": channels, "cells_per_stage": cells, "batch": batch, "cell": cell,
+            "compiler_options": compiler_options or {},
+            "compile_train_s": round(compile_train, 2), "compile_infer_s": round(compile_infer, 2),
+            "train_step_s": round(t_train, 4), "train_images_per_s": round(batch / t_train, 1),
+            "infer_step_s": round(t_infer, 4), "infer_images_per_s": round(batch / t_infer, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--channels", type=int, default=16)
+    ap.add_argument("--cells", type=int, default=5, help="cells per stage N")
+    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256])
+    ap.add_argument("--cell", default="fused", choices=["fused", "mixed"])
+    ap.add_argument("--steps", type=int, default=3, help="calls per timing")
+    ap.add_argument("--repeats", type=int, default=3, help="timings; the median is reported")
+    ap.add_argument("--xla-opt-level", type=int, default=None,
+                    help="xla_backend_optimization_level for both programs (0 compiles faster; "
+                         "convolutions and GEMMs are library calls either way)")
+    ap.add_argument("--json", action="store_true", help="print one JSON document")
+    args = ap.parse_args()
+    opts = (None if args.xla_opt_level is None
+            else {"xla_backend_optimization_level": args.xla_opt_level})
+    rows = [bench(args.channels, args.cells, b, args.cell, args.steps, args.repeats, opts)
+            for b in args.batch_sizes]
+    meta = {"devices": [str(d) for d in jax.devices()], "jax": jax.__version__,
+            "machine": platform.machine(), "cpus": jax.local_device_count()}
+    if args.json:
+        print(json.dumps({"meta": meta, "results": rows}, indent=2))
+        return
+    keys = ["batch", "cell", "compile_train_s", "train_images_per_s", "compile_infer_s",
+            "infer_images_per_s"]
+    print(f"# supernet C={args.channels} N={args.cells} 32x32, devices {meta['devices']}, "
+          f"compiler options {opts or {}}")
+    w = [max(len(k), 8) for k in keys]
+    print("  ".join(k.rjust(n) for k, n in zip(keys, w, strict=True)))
+    for r in rows:
+        print("  ".join(str(r[k]).rjust(n) for k, n in zip(keys, w, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
