@@ -233,3 +233,16 @@ def test_cli_select_sigkill_then_resume(darts_runs, tmp_path, data_dir):
     assert a["decisions"][0] == b["decisions"][0]
     for x, y in zip(a["decisions"], b["decisions"], strict=True):
         assert x["removed_acc"] == pytest.approx(y["removed_acc"], abs=1e-6)
+
+
+def test_validation_batches_are_shuffled():
+    """Class-sorted halves must not give single-class scoring batches (BN batch statistics)."""
+    x = np.arange(200, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
+    y = np.repeat(np.arange(10), 20).astype(np.int32)  # sorted by class
+    vx, vy = sel.validation_subset((x, y), 16, None, seed=0)
+    assert vx.shape[0] == 192 and len(set(vx[:, 0, 0, 0].tolist())) == 192  # no repeats
+    np.testing.assert_array_equal(vy, y[vx[:, 0, 0, 0].astype(int)])  # pairs kept together
+    assert all(len(set(b.tolist())) >= 5 for b in vy.reshape(-1, 16))
+    sx, sy = sel.validation_subset((x, y), 16, 3, seed=0)
+    assert sx.shape[0] == 48 and len(set(sy[:16].tolist())) >= 5
+    np.testing.assert_array_equal(sel.validation_subset((x, y), 16, 3, seed=0)[1], sy)

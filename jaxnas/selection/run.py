@@ -197,6 +197,26 @@ def parse_order(order: str | Sequence[int] | None) -> list[int] | None:
     return [int(e) for e in pt.edge_order(None, space.NUM_EDGES, order)]
 
 
+def validation_subset(valid: tuple[np.ndarray, np.ndarray], batch_size: int,
+                      num_batches: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The validation images in a fixed random order, cut to ``num_batches`` full batches.
+
+    Candidates are scored with BatchNorm in batch-statistics mode, so every batch must be a
+    random sample (the reference draws them with ``SubsetRandomSampler``): the search halves keep
+    the order of the source files, which may be sorted by class, and consecutive rows would make
+    single-class batches.
+
+    Returns:
+        ``(x[M, ...], y[M])`` with ``M = num_batches * batch_size`` (default: as many full
+        batches as fit).
+    """
+    x, y = valid
+    n = x.shape[0] if num_batches is None else min(x.shape[0], num_batches * batch_size)
+    n = (n // batch_size) * batch_size
+    perm = np.random.default_rng([seed, 1]).permutation(x.shape[0])[:n]
+    return np.asarray(x)[perm], np.asarray(y)[perm]
+
+
 def select_supernet(
     supernet: Supernet,
     out_dir: str | os.PathLike | None,
@@ -240,15 +260,7 @@ def select_supernet(
         result["settings"] = {}
     else:
         bs = supernet.batch_size
-        vx, vy = supernet.valid
-        # The search halves keep the source order, which is grouped by class for the CIFAR files:
-        # shuffle once (fixed by ``seed``) so that every scoring batch mixes classes. Scoring uses
-        # BatchNorm batch statistics, so a batch of one class would be normalised away and score
-        # at chance level.
-        keep = np.random.default_rng(seed).permutation(vx.shape[0])
-        if valid_batches is not None:
-            keep = keep[: valid_batches * bs]
-        vx, vy = vx[keep], vy[keep]
+        vx, vy = validation_subset(supernet.valid, bs, valid_batches, seed)
         valid = (supernet.to_input(jnp.asarray(vx)), jnp.asarray(vy, jnp.int32))
         augment = supernet.augment
         if augment is None:
@@ -375,4 +387,5 @@ def select(
     return out
 
 
-__all__ = ["METHODS", "Supernet", "load_supernet", "parse_order", "select", "select_supernet"]
+__all__ = ["METHODS", "Supernet", "load_supernet", "parse_order", "select", "select_supernet",
+           "validation_subset"]
