@@ -373,7 +373,6 @@ def full_run(tmp_path_factory, image_dir, cli_env):
     return wd, result
 
 
-@pytest.mark.slow
 def test_cli_result_and_workdir_contract(full_run, data_dir):
     wd, r = full_run
     assert r["steps"] == 12 and r["epochs"] == 3 and r["steps_per_epoch"] == 4
@@ -410,7 +409,6 @@ def test_cli_refuses_a_different_config(tmp_path, image_dir, cli_env):
     assert "'epochs': (3, 4)" in r.stderr
 
 
-@pytest.mark.slow
 def test_sigkill_then_resume_is_bit_exact(full_run, tmp_path, image_dir, cli_env):
     _, r_full = full_run
     wd = tmp_path / "killed"
@@ -432,7 +430,6 @@ def test_sigkill_then_resume_is_bit_exact(full_run, tmp_path, image_dir, cli_env
     assert r["alpha"] == r_full["alpha"]
 
 
-@pytest.mark.slow
 def test_corrupt_newest_checkpoint_falls_back(full_run, tmp_path, image_dir, cli_env):
     import shutil
 
