@@ -37,6 +37,8 @@ LABELS = {
     ("darts", "perturbation"): "DARTS-PT",
     ("fix_alpha", "perturbation"): "DARTS-PT (fix α)",
     ("fix_alpha", "magnitude"): "magnitude on the fix-α supernet",
+    ("na_darts", "magnitude"): "NA-DARTS (magnitude)",
+    ("na_darts", "perturbation"): "NA-DARTS + perturbation selection",
 }
 BEST_C10 = 94.37  # the best CIFAR-10 test accuracy in NAS-Bench-201
 
@@ -83,7 +85,7 @@ def _acc(b: dict, name: str) -> str:
 def markdown(rows: list[dict], name: str, config: dict, out: Path) -> str:
     s, sel = config["search"], config["select"]
     lines = [
-        "# DARTS-PT on NAS-Bench-201: DARTS vs DARTS-PT vs DARTS-PT (fix α)",
+        "# " + config.get("title", "DARTS-PT on NAS-Bench-201: DARTS vs DARTS-PT vs DARTS-PT (fix α)"),
         "",
         f"Produced by `python experiments/darts_pt.py {name} {out}` "
         f"(config `experiments/configs/{name}.py`).",
@@ -105,9 +107,9 @@ def markdown(rows: list[dict], name: str, config: dict, out: Path) -> str:
     for r in rows:
         key = (r["variant"], r["method"])
         b = r["result"]["benchmark"]
-        lines.append(f"| {LABELS[key]} | `{r['result']['arch']}` | {_acc(b, 'cifar10')} | "
+        lines.append(f"| {LABELS.get(key, key)} | `{r['result']['arch']}` | {_acc(b, 'cifar10')} | "
                      f"{_acc(b, 'cifar100')} | {_acc(b, 'imagenet16-120')} | "
-                     f"{PUBLISHED_C10[key]} |")
+                     f"{PUBLISHED_C10.get(key, '— (not available to us)')} |")
     lines += ["", "Published: Wang et al., ICLR 2021, Table 3 (C=16, N=5, 100 search epochs on "
               "25,000 + 25,000 images, 5 fine-tuning epochs per edge, 4 seeds). The best "
               f"architecture in NAS-Bench-201 reaches {BEST_C10} on CIFAR-10.", ""]
@@ -115,7 +117,7 @@ def markdown(rows: list[dict], name: str, config: dict, out: Path) -> str:
     for r in rows:
         if r["method"] != "perturbation":
             continue
-        lines += [f"{LABELS[(r['variant'], r['method'])]} (supernet accuracy on the alpha half "
+        lines += [f"{LABELS.get((r['variant'], r['method']))} (supernet accuracy on the alpha half "
                   f"at the end of search: {100 * (r['search_acc_a'] or float('nan')):.1f}%):", "",
                   "| step | edge | kept | val. acc. (%) with none / skip / conv1x1 / conv3x3 / "
                   "avgpool removed |", "| --- | --- | --- | --- |"]
