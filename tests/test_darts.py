@@ -447,3 +447,20 @@ def test_corrupt_newest_checkpoint_falls_back(full_run, tmp_path, image_dir, cli
     assert r["resumed_from"] == 10
     assert r["params_sha256"] == r_full["params_sha256"]
     assert any((wd / "corrupt_checkpoints").iterdir())
+
+
+def test_short_run_on_real_cifar10_lowers_the_loss(tmp_path):
+    """A few dozen DARTS steps of a tiny supernet on the shared CIFAR-10 JPEGs."""
+    from conftest import require_data
+
+    from jaxnas import darts as D
+
+    image_dir = require_data("cifar10/train_jpeg.npz").parent
+    cfg = D.make_config(image_dir=str(image_dir), max_examples=1024, channels=4, cells=1,
+                        epochs=4, batch_size=32, ckpt_every=1000)
+    D.train(cfg, tmp_path / "run", progress=False)
+    recs = [json.loads(line)
+            for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(recs) == 4
+    assert recs[-1]["loss_w"] < recs[0]["loss_w"] - 0.05, [r["loss_w"] for r in recs]
+    assert recs[-1]["acc_w"] > 0.15  # above chance (0.1) on real images

@@ -193,3 +193,20 @@ def test_conv2d_gradient_matches_autodiff(kernel, stride):
     _close(y, y_ref)
     for g, g_ref in zip(vjp(dy), vjp_ref(dy), strict=True):
         _close(g, g_ref)
+
+
+def test_operation_semantics_none_zero_skip_identity():
+    from jaxnas.models.cell import FusedSearchCell, MixedSearchCell
+    from jaxnas.models.ops import apply_op
+
+    x = jax.random.normal(jax.random.key(3), (2, 6, 6, 4))
+    np.testing.assert_array_equal(apply_op(0, x, 4, False, 0), np.zeros_like(x))
+    np.testing.assert_array_equal(apply_op(1, x, 4, False, 0), x)
+    # A cell of skip connections only: node1 = x, node2 = x + node1, node3 = x + node1 + node2.
+    skip = one_hot(jnp.ones(6, jnp.int32))
+    none = one_hot(jnp.zeros(6, jnp.int32))
+    for cls in (FusedSearchCell, MixedSearchCell):
+        cell = cls(features=4)
+        v = cell.init(jax.random.key(0), x, skip, False)
+        np.testing.assert_allclose(cell.apply(v, x, skip, False), 4 * x, rtol=1e-6)
+        np.testing.assert_array_equal(cell.apply(v, x, none, False), np.zeros_like(x))
