@@ -396,6 +396,19 @@ def test_cli_result_and_workdir_contract(full_run, data_dir):
     assert net.channels == 4 and len(w_half.labels) == len(a_half.labels) == 32
 
 
+@pytest.mark.slow
+def test_cli_neighborhood_objective(tmp_path, image_dir, cli_env):
+    """NA-DARTS through the CLI: the run records objective/na_samples and still derives a cell."""
+    wd = tmp_path / "na"
+    r, _ = _run(_cmd(wd, image_dir, "--objective", "neighborhood", "--na-samples", "2",
+                     "--epochs", "1"), cli_env)
+    saved = json.loads((wd / "result.json").read_text())
+    assert saved["config"]["objective"] == r["config"]["objective"] == "neighborhood"
+    assert saved["config"]["na_samples"] == 2 and r["steps"] == 4
+    assert nb201.to_string(nb201.from_string(r["arch"])) == r["arch"]
+    assert np.isfinite(np.array(r["alpha"])).all()
+
+
 def test_cli_refuses_a_different_config(tmp_path, image_dir, cli_env):
     wd = tmp_path / "run"
     wd.mkdir()
