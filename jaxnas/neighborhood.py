@@ -153,12 +153,16 @@ def sample_neighbourhood(key: jax.Array, code: jax.Array, radius: int = 1,
     Returns:
         ``int32[k + 1]`` codes (``[M]`` when ``k`` is None); entry 0 is ``code``.
     """
-    k = check_k(k, radius)
-    codes = neighbourhood_codes(code, radius)
+    return _keep_first_and_sample(key, neighbourhood_codes(code, radius), check_k(k, radius))
+
+
+def _keep_first_and_sample(key: jax.Array, members: jax.Array, k: int | None) -> jax.Array:
+    """Row 0 of ``members`` (the centre) plus ``k`` of the other rows, uniformly without
+    replacement; all rows when ``k`` is None. Consumes ``key``."""
     if k is None:
-        return codes
-    pick = jax.random.choice(key, codes.shape[0] - 1, (k,), replace=False) + 1
-    return jnp.concatenate([codes[:1], codes[pick]])
+        return members
+    pick = jax.random.choice(key, members.shape[0] - 1, (k,), replace=False) + 1
+    return jnp.concatenate([members[:1], members[pick]])
 
 
 def aggregate(values: jax.Array, aggregation: str = "mean", axis: int = -1) -> jax.Array:
@@ -318,12 +322,7 @@ def sample_op_weight_neighbours(key: jax.Array, weights: jax.Array, radius: int 
 
     Row 0 is ``weights`` itself. ``k=None`` returns all ``M`` members. Consumes ``key``.
     """
-    k = check_k(k, radius)
-    nb = op_weight_neighbours(weights, radius)
-    if k is None:
-        return nb
-    pick = jax.random.choice(key, nb.shape[0] - 1, (k,), replace=False) + 1
-    return jnp.concatenate([nb[:1], nb[pick]])
+    return _keep_first_and_sample(key, op_weight_neighbours(weights, radius), check_k(k, radius))
 
 
 def neighbourhood_loss(loss_fn: Callable[[jax.Array], jax.Array], weights: jax.Array,

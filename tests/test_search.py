@@ -119,17 +119,29 @@ def test_local_search_beats_random_search_on_denoised(bench):
     assert float(np.mean(ls.test[:, -1])) > float(np.mean(rs.test[:, -1])) + 0.2
 
 
-def test_step_traces_once(bench):
-    algo = search.local_search()
-    land = base.make_landscape(jax.random.key(0), bench, "denoised")
-    state = algo.init(jax.random.key(0), land, 30)
+# Every registered algorithm, and NA local search with sampled neighbourhoods.
+TRACE_CASES = [(name, {}) for name in ALGOS] + [("na_local_search", {"k": 5})]
+
+
+@pytest.mark.parametrize("name, kw", TRACE_CASES, ids=[f"{n}{kw or ''}" for n, kw in TRACE_CASES])
+def test_step_traces_once(bench, name, kw):
+    chex.clear_trace_counter()
+    algo = search.get_algorithm(name, **kw)
+    land = base.make_landscape(jax.random.key(0), bench, "standard")
+    state = algo.init(jax.random.key(0), land, 80)
+
     def step_fn(key, state, land):
         return algo.step(key, state, land)
 
     step = jax.jit(chex.assert_max_traces(step_fn, n=1))
     for i in range(5):
         state = step(jax.random.key(i), state, land)
-    assert int(state.oracle.num_queries) == 5
+    q = int(state.oracle.num_queries)
+    assert q >= 1
+    if name == "local_search":
+        assert q == 5  # one neighbour evaluated per step
+    if name.startswith("na_"):
+        assert q > 5  # every step pays for (part of) a neighbourhood
 
 
 def test_bad_arguments(bench):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
+
+from jaxnas.jsonio import json_safe
 
 
 def add_data_dir(p: argparse.ArgumentParser) -> None:
@@ -18,18 +19,8 @@ def add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
 
-def _clean(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    return x
-
-
 def print_json(obj) -> None:
-    json.dump(_clean(obj), sys.stdout, indent=2)
+    json.dump(json_safe(obj), sys.stdout, indent=2)
     sys.stdout.write("\n")
 
 

@@ -1,6 +1,7 @@
 """Architecture selection on a trained supernet: DARTS-PT perturbation selection (Wang et al.,
 ICLR 2021) and DARTS magnitude selection, as pure functions over a generic scoring function."""
 
+from jaxnas.darts.magnitude import magnitude_select
 from jaxnas.selection.loop import (
     Problem,
     SelectionState,
@@ -16,7 +17,6 @@ from jaxnas.selection.perturbation import (
     candidate_weights,
     choose,
     edge_order,
-    magnitude_select,
     make_edge_scorer,
     project,
     score_candidates,

@@ -146,12 +146,6 @@ def make_edge_scorer(eval_fn: EvalFn) -> Callable[..., Scores]:
     return score_edge
 
 
-def magnitude_select(alpha: jax.Array) -> jax.Array:
-    """DARTS's magnitude selection: the operation with the largest ``alpha`` on every edge
-    (``[E, K] -> int32[E]``), ``none`` included as in NAS-Bench-201's DARTS genotype."""
-    return jnp.argmax(alpha, axis=-1).astype(jnp.int32)
-
-
 def edge_order(key: jax.Array, num_edges: int, order=None) -> jax.Array:
     """The order in which edges are decided: a random permutation (consumes ``key``) or the
     given fixed order, validated to be a permutation of ``range(num_edges)``.

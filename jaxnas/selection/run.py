@@ -20,7 +20,6 @@ and fine-tuning uses the weights half. The chosen architecture is looked up in N
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -32,6 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnas.darts.magnitude import magnitude_select
+from jaxnas.jsonio import write_json
 from jaxnas.selection import loop
 from jaxnas.selection import perturbation as pt
 from jaxnas.selection import supernet as sn
@@ -159,12 +160,11 @@ def _normalisation(config: dict, ds):
 
 def _benchmark(arch: np.ndarray, data_dir) -> dict:
     """NAS-Bench-201 accuracies (%) of ``arch``; ``None`` with a reason if the table is absent."""
-    from jaxnas.benchmarks import nb201
+    from jaxnas.darts import benchmark_of
 
-    try:
-        row = nb201.lookup(arch, data_dir)
-    except FileNotFoundError as e:
-        return {name: None for name, _ in BENCH_DATASETS} | {"index": None, "reason": str(e)}
+    row, reason = benchmark_of(arch, data_dir)
+    if row is None:
+        return {name: None for name, _ in BENCH_DATASETS} | {"index": None, "reason": reason}
     out: dict = {"index": row["index"]}
     for name, prefix in BENCH_DATASETS:
         out[name] = {"valid": row[f"{prefix}_valid_200"], "test": row[f"{prefix}_test_200"]}
@@ -248,7 +248,7 @@ def select_supernet(
     result: dict = {"method": method, "variant": _variant(method, supernet.fix_alpha),
                     "fix_alpha": supernet.fix_alpha, "alpha": alpha.tolist()}
     if method == "magnitude":
-        arch = np.asarray(pt.magnitude_select(jnp.asarray(alpha)))
+        arch = magnitude_select(alpha)
         if supernet.fix_alpha or np.ptp(alpha, axis=-1).max() == 0:
             result["note"] = ("alpha was not trained (fix-alpha search): magnitude selection is "
                               "undefined here (argmax of the initial alpha; ties go to 'none')")
@@ -312,19 +312,8 @@ def select_supernet(
     result["benchmark"] = _benchmark(arch, data_dir)
     result["seconds"] = time.perf_counter() - t0
     if out_dir is not None:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        (Path(out_dir) / RESULT_FILE).write_text(json.dumps(_clean(result), indent=1))
+        write_json(Path(out_dir) / RESULT_FILE, result, indent=1)
     return result
-
-
-def _clean(x):
-    if isinstance(x, float) and not np.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    return x
 
 
 def select(
