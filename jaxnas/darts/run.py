@@ -33,6 +33,7 @@ from jaxnas.darts.magnitude import alpha_entropy, benchmark_of, magnitude_select
 from jaxnas.darts.state import TrainState, init_state
 from jaxnas.darts.step import make_train_step
 from jaxnas.darts.writer import MetricWriter
+from jaxnas.jsonio import write_json
 from jaxnas.models import Network
 from jaxnas.spaces import nb201
 
@@ -172,7 +173,7 @@ def train(config: dict, workdir: str | Path, progress: bool = True) -> dict:
     derived = {"image_shape": list(w_half.images.shape[1:]), "num_classes": int(w_half.num_classes),
                "steps_per_epoch": spe, "total_steps": total, "num_devices": mesh.devices.size}
     if lead:
-        (workdir / "config.json").write_text(json.dumps(dict(config, derived=derived), indent=2))
+        write_json(workdir / "config.json", dict(config, derived=derived))
 
     wtx, atx = _optimizers(config, spe)
     rep = parallel.replicated(mesh)
@@ -217,19 +218,29 @@ def train(config: dict, workdir: str | Path, progress: bool = True) -> dict:
     images_per_step = 2 * config["batch_size"]
     t_first = None
     ips = None
+
+    def throughput(done: int) -> float | None:
+        """Images/s over the steps after the first (which includes compilation), measured
+        after a sync: the steps are dispatched asynchronously, so a rate taken at dispatch time
+        would count queued, unfinished steps. Includes metric and checkpoint overhead."""
+        jax.block_until_ready(state)
+        if done - start < 2:
+            return ips
+        rate = images_per_step * (done - start - 1) / max(time.time() - t_first, 1e-9)
+        bar.set_postfix(img_s=f"{rate:.0f}", refresh=False)
+        return rate
+
     for t in range(start, total):
         state, m = step_fn(state, next(w_it), next(a_it))
         pending.append(m)
         if t == start:
             jax.block_until_ready(state)
             t_first = time.time()
-        elif t_first is not None:
-            ips = images_per_step * (t - start) / max(time.time() - t_first, 1e-9)
-            bar.set_postfix(img_s=f"{ips:.0f}", refresh=False)
         bar.update(1)
         done = t + 1
         if done % spe == 0:
             flush()
+            ips = throughput(done)
             rec = _epoch_record(sums, count, state, done // spe, config, ips)
             writer.write(rec)
             if progress and lead:
@@ -241,8 +252,9 @@ def train(config: dict, workdir: str | Path, progress: bool = True) -> dict:
             flush()
             ckpt.save(mgr, done, state, {"w": w_it.state(), "a": a_it.state(), "sums": sums,
                                          "count": count})
-    bar.close()
     flush()
+    ips = throughput(total) if total > start else ips
+    bar.close()
     mgr.close()
     writer.close()
 
@@ -256,7 +268,7 @@ def train(config: dict, workdir: str | Path, progress: bool = True) -> dict:
               "resumed_from": resumed_from, "num_devices": mesh.devices.size,
               "config": dict(config, derived=derived)}
     if lead:
-        (workdir / "result.json").write_text(json.dumps(result, indent=2))
+        write_json(workdir / "result.json", result)
     return result
 
 

@@ -6,6 +6,8 @@ import json
 import math
 from pathlib import Path
 
+from jaxnas.jsonio import json_safe
+
 
 class MetricWriter:
     """Appends epoch records to ``<workdir>/metrics.jsonl`` and scalars to TensorBoard event files
@@ -44,7 +46,7 @@ class MetricWriter:
         if not self.enabled:
             return
         with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json.dumps(json_safe(record)) + "\n")
         if self.tb is not None:
             for k, v in record.items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
