@@ -48,7 +48,7 @@ import numpy as np
 from jaxnas import neighborhood as nbh
 from jaxnas.benchmarks import nb201 as bench_lib
 from jaxnas.search import base, get_algorithm
-from jaxnas.search.compare import flatness, plot, summarize
+from jaxnas.search.compare import compile_run, flatness, plot, summarize
 from jaxnas.search.na_search import select_among
 from jaxnas.spaces import nb201 as space
 
@@ -80,11 +80,8 @@ def equal_budget(benches: dict, noise: str, trials: int, budgets: list[int], see
     for budget in budgets:
         for label, name, kw in ALGOS:
             algo = get_algorithm(name, **kw)
-            fn = jax.jit(lambda k, b, algo=algo, budget=budget: base.run(algo, k, b, noise,
-                                                                         trials, budget))
-            t0 = time.perf_counter()
-            compiled = fn.lower(key, next(iter(benches.values()))).compile()
-            c = time.perf_counter() - t0
+            compiled, c = compile_run(algo, key, next(iter(benches.values())), noise, trials,
+                                      budget)
             for ds, bench in benches.items():
                 t0 = time.perf_counter()
                 traj = jax.block_until_ready(compiled(key, bench))

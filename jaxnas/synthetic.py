@@ -39,6 +39,7 @@ Everything is written for one landscape and vmapped over keys at the edge
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -218,17 +219,45 @@ def landscape_fn(model: str, steps: int = 0, rho: float = 0.0):
     Raises:
         ValueError: unknown model, negative steps, or ``rho`` outside ``[0, 1)``.
     """
+    check_model(model, steps, rho)
+    if model == "markov":
+        return lambda key, nbr: markov_field(key, nbr, rho)
+    return lambda key, nbr: heat_field(key, nbr, 0 if model == "iid" else int(steps))
+
+
+def check_model(model: str, steps: int = 0, rho: float = 0.0) -> None:
+    """Raises ``ValueError`` for an unknown model, negative or fractional ``steps`` (``heat``), or
+    ``rho`` outside ``[0, 1)``."""
     if model not in MODELS:
         raise ValueError(f"unknown synthetic model {model!r}; choose one of {MODELS}")
     if not 0.0 <= float(rho) < 1.0:
         raise ValueError(f"rho must be in [0, 1), got {rho!r}")
-    if model == "markov":
-        return lambda key, nbr: markov_field(key, nbr, rho)
-    if int(steps) != steps or steps < 0:
+    if model != "markov" and (int(steps) != steps or steps < 0):
         raise ValueError(f"smoothing steps must be a non-negative integer, got {steps!r}")
-    if model == "iid":
-        return lambda key, nbr: heat_field(key, nbr, 0)
-    return lambda key, nbr: heat_field(key, nbr, int(steps))
+
+
+@functools.partial(jax.jit, static_argnames=("model", "n", "s", "steps"))
+def _simulate(keys: jax.Array, nbr: jax.Array | None, rho: jax.Array, eps: jax.Array, *,
+              model: str, n: int | None, s: int | None, steps: int) -> tuple[Measured, jax.Array]:
+    """One compiled program per (model, graph size, steps): ``rho`` and ``eps`` are traced, so
+    a sweep over them does not recompile."""
+
+    def make(key, g):
+        if model == "markov":
+            return markov_field(key, g, rho)
+        return heat_field(key, g, 0 if model == "iid" else steps)
+
+    def one(k):
+        if nbr is None:
+            kg, kf = jax.random.split(k)
+            g = random_regular_graph(kg, n, s)
+            loss = make(kf, g)
+        else:
+            g, loss = nbr, make(k, nbr)
+        return measure(loss, g, eps), loss
+
+    meas, losses = jax.vmap(one)(keys)
+    return meas, losses[0]
 
 
 def simulate(
@@ -255,29 +284,19 @@ def simulate(
     Raises:
         ValueError: neither or both of ``nbr`` and ``(n, s)`` given, or invalid sizes.
     """
-    make = landscape_fn(model, steps, rho)
+    check_model(model, steps, rho)
     if (nbr is None) == (n is None or s is None):
         raise ValueError("pass either a neighbour table nbr, or both n and s (not both)")
     degree = int(s) if nbr is None else int(jnp.shape(nbr)[1])
     check_markov_rho(model, rho, degree)
     if nbr is None:
         check_graph_size(n, s)
-
-        def one(k):
-            kg, kf = jax.random.split(k)
-            g = random_regular_graph(kg, n, s)
-            loss = make(kf, g)
-            return measure(loss, g, eps), loss
+        n, s = int(n), int(s)
     else:
-        nbr = jnp.asarray(nbr)
-
-        def one(k):
-            loss = make(k, nbr)
-            return measure(loss, nbr, eps), loss
-
+        nbr, n, s = jnp.asarray(nbr), None, None
     keys = jax.random.split(key, num_seeds)
-    meas, losses = jax.jit(jax.vmap(one))(keys)
-    return meas, losses[0]
+    return _simulate(keys, nbr, jnp.float32(rho), jnp.float32(eps), model=model, n=n, s=s,
+                     steps=int(steps) if model == "heat" else 0)
 
 
 def confidence_interval(x, level: float = 0.95) -> tuple[float, float, float]:
