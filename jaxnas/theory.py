@@ -218,7 +218,11 @@ def expected_local_minima(pn: jax.Array, pe: jax.Array, h: float, n: int | float
         n: number of architectures.
         s: neighbours per architecture (static).
     """
-    return n * jnp.sum(pn * local_min_prob(pe, h, s)) * h
+    return _expected_local_minima(pn, local_min_prob(pe, h, s), h, n)
+
+
+def _expected_local_minima(pn: jax.Array, lm: jax.Array, h: float, n: int | float) -> jax.Array:
+    return n * jnp.sum(pn * lm) * h
 
 
 def _child_operators(pe: jax.Array, h: float, s: int) -> tuple[jax.Array, jax.Array]:
@@ -315,7 +319,8 @@ def predict(pn: jax.Array, pe: jax.Array, h: float, n: int | float, s: int, tol:
     """Theorem 5.1 on a grid: expected local minima and where local search ends."""
     b = basin_sizes(pe, h, s, tol)
     lm = local_min_prob(pe, h, s)
-    return Prediction(n * jnp.sum(pn * lm) * h, pn * lm * b.basin, b.basin, lm, b.depth)
+    return Prediction(_expected_local_minima(pn, lm, h, n), pn * lm * b.basin, b.basin, lm,
+                      b.depth)
 
 
 def frac_ending_below(pred: Prediction, grid: Grid, threshold: jax.Array) -> jax.Array:

@@ -25,7 +25,9 @@ def test_landscape_json(capsys, data_dir):
 def test_landscape_table(capsys, data_dir):
     assert main(["landscape", "--noise", "denoised,random", "--data-dir", str(data_dir)]) == 0
     out = capsys.readouterr().out
-    assert "# local min." in out and "denoised" in out and "random" in out
+    assert "# local min." in out
+    rows = {ln.split()[1]: ln.split() for ln in out.splitlines() if ln.startswith("cifar10")}
+    assert rows["denoised"][3] == "18" and rows["random"][3] == "644"  # as in the JSON tests
 
 
 def test_search_json_and_plot(capsys, data_dir, tmp_path):
@@ -48,6 +50,8 @@ def test_search_table(capsys, data_dir):
                  "--data-dir", str(data_dir)]) == 0
     out = capsys.readouterr().out
     assert "evolution" in out and "queries" in out
+    row = next(ln.split() for ln in out.splitlines() if ln.split()[:1] == ["30"])
+    assert 90 < float(row[1]) < 94.4 and row[2] == "+-"  # mean +- std after 30 queries
 
 
 def test_search_na_algorithms_with_options(capsys, data_dir):

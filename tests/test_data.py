@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from jaxnas.data import (
-    DATASETS,
     Batches,
     Dataset,
     augment,
@@ -312,10 +311,6 @@ def test_batches_sharded_over_8_devices():
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                        timeout=120, cwd=REPO)
     assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stderr[-3000:]
-
-
-def test_datasets_registry():
-    assert DATASETS == ("cifar10", "cifar100", "imagenet16-120")
 
 
 def test_batch_sharding_default():

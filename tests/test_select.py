@@ -62,6 +62,7 @@ def test_perturbation_on_tiny_supernet(tmp_path, data_dir):
     again = sel.select_supernet(s, tmp_path, tune_epochs=1, steps_per_epoch=2, seed=3,
                                 data_dir=data_dir, log=lines.append)
     assert again["arch"] == r["arch"] and any("resuming" in line for line in lines)
+    assert sum("keep" in line for line in lines) == 6  # no decision was made again
     with pytest.raises(ValueError, match="config"):
         sel.select_supernet(s, tmp_path, tune_epochs=1, steps_per_epoch=2, seed=4,
                             data_dir=data_dir)

@@ -130,8 +130,9 @@ def test_estimated_densities_integrate_to_one():
     i = np.searchsorted(np.asarray(grid.x), [-1.0, 1.0])
     assert mean_e[i[0]] == pytest.approx(-0.4, abs=0.1)
     assert mean_e[i[1]] == pytest.approx(0.4, abs=0.1)
-    pn1 = theory.estimate_pdf_n(z, grid)
+    pn1 = theory.estimate_pdf_n(z, grid)  # normal scores: a kernel estimate of N(0, 1)
     assert float(jnp.sum(pn1) * grid.h) == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(np.asarray(pn1), sps.norm.pdf(np.asarray(grid.x)), atol=0.04)
 
 
 def test_predict_landscape_iid_close_to_closed_form():
