@@ -28,7 +28,7 @@ def _tiny_supernet(seed=0, fix_alpha=False, n=96, hw=8, classes=3):
         net=net, variables=variables, alpha=alpha, fix_alpha=fix_alpha,
         train=(x[: n // 2], y[: n // 2]), valid=(x[n // 2:], y[n // 2:]),
         to_input=lambda u: u.astype(jnp.float32) / 255.0 - 0.5, augment=None, lr=0.1,
-        batch_size=16, config={})
+        batch_size=16)
 
 
 def test_perturbation_on_tiny_supernet(tmp_path, data_dir):

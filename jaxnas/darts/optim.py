@@ -48,10 +48,18 @@ def weight_optimizer(epochs: int, steps_per_epoch: int, lr: float = WEIGHT_LR,
                      weight_decay: float = WEIGHT_DECAY,
                      grad_clip: float = GRAD_CLIP) -> optax.GradientTransformation:
     """DARTS's weight optimizer: clip -> L2 decay -> SGD(momentum, cosine lr)."""
+    return sgd(weight_lr_schedule(epochs, steps_per_epoch, lr, lr_min), momentum, weight_decay,
+               grad_clip)
+
+
+def sgd(learning_rate: float | optax.Schedule, momentum: float = MOMENTUM,
+        weight_decay: float = WEIGHT_DECAY,
+        grad_clip: float = GRAD_CLIP) -> optax.GradientTransformation:
+    """Clip to global norm -> L2 weight decay (PyTorch's coupled ``SGD(weight_decay=...)``) ->
+    SGD with momentum: the weight optimizer of DARTS and of DARTS-PT's fine-tuning."""
     return optax.chain(optax.clip_by_global_norm(grad_clip),
                        optax.add_decayed_weights(weight_decay),
-                       optax.sgd(weight_lr_schedule(epochs, steps_per_epoch, lr, lr_min),
-                                 momentum=momentum))
+                       optax.sgd(learning_rate, momentum=momentum))
 
 
 def alpha_optimizer(lr: float = ALPHA_LR, betas: tuple[float, float] = ALPHA_BETAS,
@@ -62,5 +70,5 @@ def alpha_optimizer(lr: float = ALPHA_LR, betas: tuple[float, float] = ALPHA_BET
 
 
 __all__ = ["ALPHA_BETAS", "ALPHA_LR", "ALPHA_WEIGHT_DECAY", "GRAD_CLIP", "MOMENTUM",
-           "WEIGHT_DECAY", "WEIGHT_LR", "WEIGHT_LR_MIN", "alpha_optimizer", "weight_lr_schedule",
+           "WEIGHT_DECAY", "WEIGHT_LR", "WEIGHT_LR_MIN", "alpha_optimizer", "sgd", "weight_lr_schedule",
            "weight_optimizer"]

@@ -58,7 +58,6 @@ class Supernet(NamedTuple):
         augment: ``(key, uint8 images) -> float images`` for fine-tuning batches, or None.
         lr: the search's initial weight learning rate (fine-tuning uses a tenth of it).
         batch_size: the search's batch size.
-        config: the search run's options (``DIR/config.json``).
     """
 
     net: Any
@@ -71,7 +70,6 @@ class Supernet(NamedTuple):
     augment: Callable[[jax.Array, jax.Array], jax.Array] | None
     lr: float
     batch_size: int
-    config: dict
 
 
 def check_method(method: str) -> str:
@@ -85,22 +83,9 @@ def check_method(method: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _first(config: dict, names: Sequence[str], default=None):
-    for n in names:
-        if config.get(n) is not None:
-            return config[n]
-    return default
-
-
 def _as_arrays(ds) -> tuple[np.ndarray, np.ndarray]:
-    """``(x uint8[N, H, W, C], y int32[N])`` from a dataset of the data module or a pair."""
-    if isinstance(ds, (tuple, list)) and len(ds) == 2:
-        x, y = ds
-    elif isinstance(ds, dict):
-        x, y = ds["images"], ds["labels"]
-    else:
-        x, y = ds.images, ds.labels
-    return np.asarray(x), np.asarray(y, np.int32)
+    """``(x uint8[N, H, W, C], y int32[N])`` of a :class:`jaxnas.data.Dataset`."""
+    return np.asarray(ds.images), np.asarray(ds.labels, np.int32)
 
 
 def load_supernet(workdir: str | os.PathLike) -> Supernet:
@@ -120,15 +105,11 @@ def load_supernet(workdir: str | os.PathLike) -> Supernet:
     net, (w_half, a_half) = darts.build(config)
     mean, std, augment = _normalisation(config, w_half)
     variables = {"params": state.params, "batch_stats": state.batch_stats}
-    fix_alpha = bool(_first(config, ("fix_alpha",), False)) or config.get("mode") == "fixed"
     return Supernet(
         net=net, variables=variables, alpha=jnp.asarray(state.alpha, jnp.float32),
-        fix_alpha=fix_alpha, train=_as_arrays(w_half), valid=_as_arrays(a_half),
-        to_input=lambda x: _normalize(x, mean, std),
-        augment=augment,
-        lr=float(_first(config, ("lr", "learning_rate", "w_lr"), 0.025)),
-        batch_size=int(_first(config, ("batch_size",), 64)),
-        config=config,
+        fix_alpha=darts.mode_of(config) == "fixed", train=_as_arrays(w_half),
+        valid=_as_arrays(a_half), to_input=lambda x: _normalize(x, mean, std),
+        augment=augment, lr=darts.optim.WEIGHT_LR, batch_size=int(config["batch_size"]),
     )
 
 
@@ -147,7 +128,7 @@ def _normalisation(config: dict, ds):
     std = jnp.asarray(ds.std, jnp.float32)
     padding = data.PADDING.get(getattr(ds, "name", None), 4)
     aug = None
-    if _first(config, ("augment",), True):
+    if config["augment"]:
         def aug(key, x):
             return data.augment(key, x, mean, std, padding=padding)
     return mean, std, aug

@@ -28,16 +28,16 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxnas.darts import optim
+from jaxnas.darts.step import make_loss
 from jaxnas.selection import loop
 from jaxnas.selection import perturbation as pt
 
 
-def tune_optimizer(lr: float, momentum: float = 0.9, weight_decay: float = 3e-4,
-                   grad_clip: float = 5.0) -> optax.GradientTransformation:
-    """The fine-tuning optimizer: clip, L2 weight decay, SGD with momentum (DARTS's optimizer)."""
-    return optax.chain(optax.clip_by_global_norm(grad_clip),
-                       optax.add_decayed_weights(weight_decay),
-                       optax.sgd(lr, momentum=momentum))
+def tune_optimizer(lr: float) -> optax.GradientTransformation:
+    """The fine-tuning optimizer: DARTS's weight optimizer (:func:`jaxnas.darts.optim.sgd`:
+    clip 5, L2 decay 3e-4, momentum 0.9) at a constant learning rate ``lr``."""
+    return optim.sgd(lr)
 
 
 def init_tune_state(variables: dict, tx: optax.GradientTransformation) -> dict:
@@ -47,26 +47,18 @@ def init_tune_state(variables: dict, tx: optax.GradientTransformation) -> dict:
             "opt": tx.init(params)}
 
 
-def _metrics(logits, y):
-    acc = jnp.mean(jnp.argmax(logits, -1) == y)
-    loss = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y))
-    return acc, loss
-
-
 def make_eval_fn(module: nn.Module):
     """``eval_fn((tune_state, (xs[NB, B, ...], ys[NB, B])), op_weights) -> (acc, loss)``: mean
     accuracy and loss over validation batches, BatchNorm in batch-statistics mode (see module
     docstring), running averages untouched."""
 
+    loss_fn = make_loss(module)
+
     def eval_fn(params_and_data, op_weights):
         ts, (xs, ys) = params_and_data
-        variables = {"params": ts["params"], "batch_stats": ts["batch_stats"]}
 
         def body(carry, batch):
-            x, y = batch
-            logits, _ = module.apply(variables, x, op_weights, train=True,
-                                     mutable=["batch_stats"])
-            acc, loss = _metrics(logits, y)
+            loss, (acc, _) = loss_fn(ts["params"], ts["batch_stats"], op_weights, *batch)
             return carry, (acc, loss)
 
         _, (acc, loss) = jax.lax.scan(body, None, (xs, ys))
@@ -85,20 +77,16 @@ def make_train_epoch(module: nn.Module, tx: optax.GradientTransformation, augmen
     every number of steps.
     """
 
+    grad_fn = jax.value_and_grad(make_loss(module), has_aux=True)
+
     @jax.jit
     def step(ts, op_weights, key, x, y):
         if augment is not None:
             x = augment(key, x)
-
-        def loss_fn(params):
-            logits, upd = module.apply({"params": params, "batch_stats": ts["batch_stats"]}, x,
-                                       op_weights, train=True, mutable=["batch_stats"])
-            return _metrics(logits, y)[1], upd
-
-        (loss, upd), g = jax.value_and_grad(loss_fn, has_aux=True)(ts["params"])
+        (loss, (_, batch_stats)), g = grad_fn(ts["params"], ts["batch_stats"], op_weights, x, y)
         updates, opt = tx.update(g, ts["opt"], ts["params"])
         new = {**ts, "params": optax.apply_updates(ts["params"], updates), "opt": opt,
-               "batch_stats": upd["batch_stats"]}
+               "batch_stats": batch_stats}
         return new, loss
 
     def epoch(key, tune_state, op_weights, xs, ys):
