@@ -176,10 +176,7 @@ class Measured(NamedTuple):
     """Exact local-search statistics of one landscape (losses, lower is better)."""
 
     local_minima: jax.Array  # [] number of local minima
-    mean_basin: jax.Array  # [] n / local_minima
     frac_within_eps: jax.Array  # [] starts whose search ends within eps of the global minimum
-    frac_global: jax.Array  # [] starts whose search ends at the global minimum
-    threshold: jax.Array  # [] l* + eps
     rho: jax.Array  # [] neighbour correlation of the losses
     mean_moves: jax.Array  # [] mean number of improving moves
 
@@ -199,13 +196,13 @@ def measure(loss: jax.Array, nbr: jax.Array, eps: float | jax.Array) -> Measured
     end = loss[st.terminal]
     return Measured(
         local_minima=num,
-        mean_basin=loss.shape[0] / num,
         frac_within_eps=jnp.mean(end <= thr),
-        frac_global=jnp.mean(end <= best),
-        threshold=thr,
         rho=theory.neighbour_correlation(loss, nbr),
         mean_moves=jnp.mean(st.moves.astype(jnp.float32)),
     )
+
+
+measure_jit = jax.jit(measure)
 
 
 def landscape_fn(model: str, steps: int = 0, rho: float = 0.0):

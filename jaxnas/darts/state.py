@@ -40,11 +40,6 @@ class TrainState:
     step: jax.Array  # int32 []
     key: jax.Array  # uint32 [2]
 
-    @property
-    def op_weights(self) -> jax.Array:
-        """``softmax(alpha, -1)``, ``[6, 5]``."""
-        return jax.nn.softmax(self.alpha, -1)
-
 
 def init_state(key: jax.Array, net: Network, weight_tx: optax.GradientTransformation,
                alpha_tx: optax.GradientTransformation,

@@ -85,7 +85,9 @@ conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
 
 class Conv(nn.Module):
     """Bias-free square convolution, parameter ``kernel [k, k, Cin, Cout]`` like ``nn.Conv``
-    (same name, shape and LeCun-normal initialiser), computed with :func:`conv2d`."""
+    (same name, shape and LeCun-normal initialiser). On the CPU backend it is computed with
+    :func:`conv2d` (im2col kernel gradient, a workaround for XLA:CPU); on GPU/TPU with XLA's own
+    convolution and gradient."""
 
     features: int
     kernel: int
@@ -95,7 +97,8 @@ class Conv(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         k = self.param("kernel", nn.initializers.lecun_normal(),
                        (self.kernel, self.kernel, x.shape[-1], self.features), jnp.float32)
-        return conv2d(x, k.astype(x.dtype), self.stride, (self.kernel - 1) // 2)
+        fn = conv2d if jax.default_backend() == "cpu" else _conv
+        return fn(x, k.astype(x.dtype), self.stride, (self.kernel - 1) // 2)
 
 
 def avg_pool_3x3(x: jax.Array) -> jax.Array:

@@ -49,7 +49,6 @@ class Oracle:
     codes: jax.Array  # [B] int32 distinct architectures queried, in order (-1: not yet)
     values: jax.Array  # [B] float32 their validation accuracies (or scores)
     num_queries: jax.Array  # [] int32
-    best_valid: jax.Array  # [] float32 best value so far
     # Optional aggregated scores (neighbourhood-aware search, see :func:`record_score`): when
     # present, the incumbent is the best *scored* architecture instead of the best value.
     scores: jax.Array | None = None  # [B] float32 best score completed at each query (-inf)
@@ -67,7 +66,6 @@ def init_oracle(budget: int, scored: bool = False) -> Oracle:
         codes=jnp.full((budget,), -1, jnp.int32),
         values=jnp.full((budget,), -jnp.inf, jnp.float32),
         num_queries=jnp.zeros((), jnp.int32),
-        best_valid=jnp.full((), -jnp.inf, jnp.float32),
         scores=jnp.full((budget,), -jnp.inf, jnp.float32) if scored else None,
         score_codes=jnp.full((budget,), -1, jnp.int32) if scored else None,
     )
@@ -120,7 +118,6 @@ def query(oracle: Oracle, land: Landscape, code: jax.Array, value: jax.Array | N
         codes=oracle.codes.at[slot].set(code, mode="drop"),
         values=oracle.values.at[slot].set(v, mode="drop"),
         num_queries=oracle.num_queries + new.astype(jnp.int32),
-        best_valid=jnp.where(new, jnp.maximum(oracle.best_valid, v), oracle.best_valid),
     )
     return v, oracle
 

@@ -37,7 +37,6 @@ class LSState:
     best_nb: jax.Array  # [] int32 best neighbour scanned so far
     best_nb_val: jax.Array  # [] float32
     init_left: jax.Array  # [] int32 random starting architectures still to draw
-    num_restarts: jax.Array  # [] int32
 
 
 def init(key: jax.Array, land: Landscape, budget: int, *, num_init: int = 1) -> SearchState:
@@ -52,7 +51,6 @@ def init(key: jax.Array, land: Landscape, budget: int, *, num_init: int = 1) -> 
         best_nb=jnp.full((), -1, jnp.int32),
         best_nb_val=jnp.full((), -jnp.inf, jnp.float32),
         init_left=jnp.full((), num_init, jnp.int32),
-        num_restarts=jnp.zeros((), jnp.int32),
     )
     return SearchState(algo=algo, oracle=init_oracle(budget))
 
@@ -107,7 +105,6 @@ def step(key: jax.Array, state: SearchState, land: Landscape, *, num_init: int =
         best_nb=jnp.where(reset_scan, -1, best_nb),
         best_nb_val=jnp.where(reset_scan, -jnp.inf, best_nb_val),
         init_left=jnp.where(stuck, num_init, init_left),
-        num_restarts=s.num_restarts + stuck.astype(jnp.int32),
     )
     return SearchState(algo=algo, oracle=oracle)
 
