@@ -31,9 +31,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
-from flax import serialization, struct
+from flax import struct
 
+from jaxnas.darts import checkpoint as ckpt
 from jaxnas.selection import perturbation as pt
 
 
@@ -128,25 +128,16 @@ def decide_next(state: SelectionState, problem: Problem, *, crit: str = "acc",
 CONFIG_FILE = "selection_config.json"
 
 
-def _manager(ckpt_dir: str | os.PathLike) -> ocp.CheckpointManager:
-    path = Path(ckpt_dir).resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    return ocp.CheckpointManager(
-        path, options=ocp.CheckpointManagerOptions(max_to_keep=None, create=True))
+def _save(mngr, state: SelectionState) -> None:
+    ckpt.save(mngr, int(state.num_decided), state, {})
 
 
-def save(mngr: ocp.CheckpointManager, state: SelectionState) -> None:
-    mngr.save(int(state.num_decided), args=ocp.args.StandardSave(serialization.to_state_dict(state)))
-    mngr.wait_until_finished()
-
-
-def restore(mngr: ocp.CheckpointManager, template: SelectionState,
-            step: int | None = None) -> SelectionState:
-    """Restores a checkpointed state (the latest one by default) into ``template``'s structure."""
-    step = mngr.latest_step() if step is None else step
-    target = jax.tree.map(np.asarray, serialization.to_state_dict(template))
-    raw = mngr.restore(step, args=ocp.args.StandardRestore(target))
-    return jax.tree.map(jnp.asarray, serialization.from_state_dict(template, raw))
+def _restore_latest(mngr, template: SelectionState) -> SelectionState | None:
+    """The newest decision checkpoint that restores and matches its digest (corrupt or partial
+    ones are skipped with a warning, see :func:`jaxnas.darts.checkpoint.restore_latest`)."""
+    sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    got = ckpt.restore_latest(mngr, ckpt.abstract_like(template, sharding))
+    return None if got is None else got[0]
 
 
 def _check_config(ckpt_dir: Path, config: dict) -> None:
@@ -206,15 +197,16 @@ def run_selection(
         full = {"crit": crit, "tune_epochs": int(tune_epochs),
                 "order": None if order is None else [int(e) for e in order], **(config or {})}
         _check_config(Path(ckpt_dir).resolve(), full)
-        mngr = _manager(ckpt_dir)
-        if mngr.latest_step() is not None:
-            state = restore(mngr, state)
+        mngr = ckpt.make_manager(Path(ckpt_dir).resolve(), keep=None)
+        restored = _restore_latest(mngr, state)
+        if restored is not None:
+            state = restored
         else:
-            save(mngr, state)
+            _save(mngr, state)
     while int(state.num_decided) < state.decided.shape[0]:
         state = decide_next(state, problem, crit=crit, tune_epochs=tune_epochs)
         if mngr is not None:
-            save(mngr, state)
+            _save(mngr, state)
         if callback is not None:
             callback(state)
     if mngr is not None:
