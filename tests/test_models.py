@@ -179,20 +179,56 @@ def test_parameter_count(cell):
     assert count == expected_supernet_params(16, 5, 10) == 1_686_106
 
 
-@pytest.mark.parametrize("kernel,stride", [(1, 1), (3, 1), (3, 2)])
-def test_conv2d_gradient_matches_autodiff(kernel, stride):
-    """The im2col kernel gradient of ops.conv2d equals XLA's own convolution gradient."""
+@pytest.mark.parametrize("kernel,stride,batch,relu", [
+    (1, 1, 2, False), (3, 1, 2, False), (3, 2, 2, False), (1, 1, 12, True), (3, 1, 12, False),
+    (3, 1, 12, True), (3, 2, 12, True), (3, 1, 7, True)])
+def test_conv2d_matches_xla_convolution(kernel, stride, batch, relu, monkeypatch):
+    """ops.conv2d (chunked im2col GEMMs) equals XLA's convolution and its gradients, with the
+    batch split into several chunks (CHUNK_PIXELS lowered to 80: 2 images of 6x6 per chunk, 6
+    chunks of 2 for batch 12 and 7 chunks of 1 for batch 7) or not."""
+    from jaxnas.models import ops
     from jaxnas.models.ops import _conv, conv2d
-    rng = np.random.default_rng(kernel + stride)
-    x = jnp.asarray(rng.normal(size=(2, 6, 6, 3)), jnp.float32)
+    monkeypatch.setattr(ops, "CHUNK_PIXELS", 80)
+    assert (ops._chunks(12, 36, 9), ops._chunks(7, 36, 9), ops._chunks(12, 36, 1)) == (2, 1, 12)
+    rng = np.random.default_rng(kernel + stride + batch)
+    x = jnp.asarray(rng.normal(size=(batch, 6, 6, 3)), jnp.float32)
     k = jnp.asarray(rng.normal(size=(kernel, kernel, 3, 5)), jnp.float32)
     pad = (kernel - 1) // 2
-    y_ref, vjp_ref = jax.vjp(lambda a, b: _conv(a, b, stride, pad), x, k)
-    y, vjp = jax.vjp(lambda a, b: conv2d(a, b, stride, pad), x, k)
+    act = jax.nn.relu if relu else (lambda a: a)
+    y_ref, vjp_ref = jax.vjp(lambda a, b: _conv(act(a), b, stride, pad), x, k)
+    y, vjp = jax.vjp(lambda a, b: conv2d(a, b, stride, pad, relu), x, k)
     dy = jnp.asarray(rng.normal(size=y.shape), jnp.float32)
     _close(y, y_ref)
     for g, g_ref in zip(vjp(dy), vjp_ref(dy), strict=True):
         _close(g, g_ref)
+
+
+def test_fence_is_identity_with_identity_gradient():
+    from jaxnas.models.ops import fence
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 3, 3, 5)), jnp.float32)
+    g = jnp.asarray(np.random.default_rng(1).normal(size=x.shape), jnp.float32)
+    y, vjp = jax.vjp(fence, x)
+    np.testing.assert_array_equal(np.asarray(y), np.asarray(x))
+    np.testing.assert_array_equal(np.asarray(vjp(g)[0]), np.asarray(g))
+
+
+def test_split_batch_norm_equals_batch_norm_of_concatenation():
+    from jaxnas.models.ops import SplitBatchNorm, batch_norm
+    rng = np.random.default_rng(0)
+    xs = [jnp.asarray(rng.normal(1.0, 2.0, size=(4, 3, 3, n)), jnp.float32) for n in (2, 5)]
+    cat = jnp.concatenate(xs, -1)
+    ref = batch_norm(False)
+    split = SplitBatchNorm()
+    v_ref = ref.init(jax.random.key(0), cat, use_running_average=False)
+    v = split.init(jax.random.key(0), xs, use_running_average=False)
+    assert jax.tree.map(jnp.shape, v) == jax.tree.map(jnp.shape, v_ref)
+    for train in (True, False):
+        out_ref, s_ref = ref.apply(v_ref, cat, use_running_average=not train, mutable=["batch_stats"])
+        out, s = split.apply(v, xs, use_running_average=not train, mutable=["batch_stats"])
+        _close(jnp.concatenate(out, -1), out_ref)
+        for a, b in zip(jax.tree.leaves(s), jax.tree.leaves(s_ref), strict=True):
+            _close(a, b)
+        v_ref, v = {**v_ref, **s_ref}, {**v, **s}
 
 
 def test_operation_semantics_none_zero_skip_identity():

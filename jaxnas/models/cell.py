@@ -8,11 +8,13 @@ cell every edge is a *mixed operation* ``sum_o w[e, o] * op_o(x_i)`` with explic
 :class:`FusedSearchCell` computes exactly the same function as :class:`MixedSearchCell`, but
 regroups the work: all edges leaving node ``i`` apply ReLU and convolutions to the *same* input,
 so their 1x1 convolutions are one convolution with ``n_out * C`` output channels (likewise the
-3x3 ones), normalised by one affine-free BatchNorm over the concatenation (per-channel, hence
-identical to per-edge BatchNorms); the pooled input is computed once per node; ``none`` is
-skipped. Each cell then runs 6 convolutions instead of 12 and the weighted sums fuse into a few
-elementwise kernels. :func:`unfuse_cell_params` maps the fused parameters to the per-edge layout of
-the other two cells (the oracle used in the tests).
+3x3 ones), normalised by one affine-free BatchNorm over both (per-channel, hence identical to
+per-edge BatchNorms; :class:`~jaxnas.models.ops.SplitBatchNorm` keeps one set of statistics
+without concatenating); the pooled input is computed once per node; ``none`` is skipped. Each
+cell then runs 6 convolutions instead of 12 and the weighted sums fuse into a few elementwise
+kernels. Node values pass through :func:`~jaxnas.models.ops.fence` so that XLA:CPU materialises
+them instead of recomputing skip/pool chains across cells. :func:`unfuse_cell_params` maps the
+fused parameters to the per-edge layout of the other two cells (the oracle used in the tests).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxnas.models.ops import apply_op, avg_pool_3x3, batch_norm, conv
+from jaxnas.models.ops import SplitBatchNorm, apply_op, avg_pool_3x3, conv, fence
 from jaxnas.spaces.nb201 import EDGES, NUM_NODES
 
 # For every source node i < 3: the edges leaving it, in encoding order, as (edge, dst).
@@ -45,22 +47,20 @@ class FusedSearchCell(nn.Module):
         """Args: x ``[B, H, W, C]``; op_weights ``[6, 5]``. Returns ``[B, H, W, C]``."""
         c = self.features
         w = op_weights.astype(x.dtype)
-        nodes = [x]
+        nodes = [fence(x)]
         acc: dict[int, jax.Array] = {}
         for i, outs in enumerate(OUT_EDGES):
             xi = nodes[i]
             n = len(outs)
-            h = nn.relu(xi)
-            y1 = conv(n * c, 1, name=f"node{i}_conv1x1")(h)
-            y3 = conv(n * c, 3, name=f"node{i}_conv3x3")(h)
-            y = batch_norm(False, name=f"node{i}_bn")(jnp.concatenate([y1, y3], -1),
-                                                       use_running_average=not train)
+            y1 = conv(n * c, 1, name=f"node{i}_conv1x1", relu=True)(xi)
+            y3 = conv(n * c, 3, name=f"node{i}_conv3x3", relu=True)(xi)
+            y1, y3 = SplitBatchNorm(name=f"node{i}_bn")([y1, y3], use_running_average=not train)
             pool = avg_pool_3x3(xi)
             for k, (e, dst) in enumerate(outs):
-                out = (w[e, 1] * xi + w[e, 2] * y[..., k * c:(k + 1) * c]
-                       + w[e, 3] * y[..., (n + k) * c:(n + k + 1) * c] + w[e, 4] * pool)
+                out = (w[e, 1] * xi + w[e, 2] * y1[..., k * c:(k + 1) * c]
+                       + w[e, 3] * y3[..., k * c:(k + 1) * c] + w[e, 4] * pool)
                 acc[dst] = out if dst not in acc else acc[dst] + out
-            nodes.append(acc[i + 1])
+            nodes.append(acc[i + 1] if i + 1 == NUM_NODES - 1 else fence(acc[i + 1]))
         return nodes[-1]
 
 

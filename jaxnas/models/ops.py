@@ -15,6 +15,7 @@ one BatchNorm per convolution; :mod:`jaxnas.models.cell` relies on this to fuse 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
@@ -32,9 +33,11 @@ def batch_norm(affine: bool, name: str | None = None) -> nn.BatchNorm:
                         name=name)
 
 
-def conv(features: int, kernel: int, stride: int = 1, name: str | None = None) -> Conv:
-    """A bias-free convolution with ``(kernel - 1) // 2`` zero padding, as in NAS-Bench-201."""
-    return Conv(features, kernel, stride, name=name)
+def conv(features: int, kernel: int, stride: int = 1, name: str | None = None,
+         relu: bool = False) -> Conv:
+    """A bias-free convolution with ``(kernel - 1) // 2`` zero padding, as in NAS-Bench-201;
+    ``relu=True`` convolves ``relu(x)``."""
+    return Conv(features, kernel, stride, relu=relu, name=name)
 
 
 def _conv(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
@@ -42,42 +45,166 @@ def _conv(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Arr
                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def conv2d(x: jax.Array, kernel: jax.Array, stride: int = 1, padding: int = 0) -> jax.Array:
-    """NHWC / HWIO convolution whose kernel gradient is one im2col matrix product.
+# Pixels per im2col chunk. A chunk's patch matrix ([CHUNK_PIXELS, 9 * Cin] floats: 0.6-2.4 MB for
+# Cin 16-64) stays in cache while its GEMM runs; measured on a 2-core AVX2 CPU, 2,048 pixels per
+# chunk runs the forward, input-gradient and kernel-gradient GEMMs at 67-135 GFLOP/s, against
+# 6-80 GFLOP/s for XLA:CPU's convolution and its gradients (experiments/RESULTS.md, section 4).
+CHUNK_PIXELS = 2048
 
-    XLA:CPU lowers the kernel gradient of a convolution to a convolution with an image-sized
-    window, several times slower than the forward pass; ``patches^T @ dy`` (contracting over
-    ``B * H * W``) is a single large GEMM. The input gradient keeps XLA's transposed convolution.
+
+def _patches(x: jax.Array, kh: int, kw: int, stride: int, padding: int, ho: int, wo: int
+             ) -> jax.Array:
+    """im2col: ``[B * Ho * Wo, kh * kw * Cin]``, patch entries ordered like an HWIO kernel."""
+    xp = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    cols = [xp[:, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride]
+            for i in range(kh) for j in range(kw)]
+    p = cols[0] if len(cols) == 1 else jnp.concatenate(cols, -1)
+    return p.reshape(-1, kh * kw * x.shape[-1])
+
+
+def _chunks(batch: int, pixels: int, taps: int) -> int:
+    """Images per chunk: the whole batch for a 1x1 kernel (``taps == 1``: no patch matrix, one
+    GEMM), else the largest divisor of ``batch`` with at most CHUNK_PIXELS pixels (at least one
+    image)."""
+    if taps == 1:
+        return batch
+    per = max(1, min(batch, CHUNK_PIXELS // max(pixels, 1)))
+    while batch % per:
+        per -= 1
+    return per
+
+
+def _split(a: jax.Array, per: int) -> jax.Array:
+    return a.reshape(a.shape[0] // per, per, *a.shape[1:])
+
+
+def _same(kernel: jax.Array, stride: int, padding: int) -> bool:
+    kh, kw = kernel.shape[:2]
+    return stride == 1 and kh == kw and kh % 2 == 1 and padding == (kh - 1) // 2
+
+
+def _relu_if(x: jax.Array, relu: bool) -> jax.Array:
+    return jnp.maximum(x, 0) if relu else x
+
+
+def _gemm_conv(x: jax.Array, kernel: jax.Array, padding: int, relu: bool) -> jax.Array:
+    """Stride-1 "same" convolution of ``relu?(x)`` as a loop of im2col GEMMs over chunks of
+    images (the ReLU is applied per chunk, so ``relu(x)`` is never stored)."""
+    b, h, w, ci = x.shape
+    kh, kw, _, co = kernel.shape
+    per = _chunks(b, h * w, kh * kw)
+    k2 = kernel.reshape(kh * kw * ci, co)
+
+    def one(xc):
+        return (_patches(_relu_if(xc, relu), kh, kw, 1, padding, h, w) @ k2
+                ).reshape(xc.shape[0], h, w, co)
+
+    if per == b:
+        return one(x)
+    return jax.lax.map(one, _split(x, per)).reshape(b, h, w, co)
+
+
+def _gemm_conv_grads(x: jax.Array, kernel: jax.Array, dy: jax.Array, padding: int, relu: bool
+                     ) -> tuple[jax.Array, jax.Array]:
+    """Both gradients of :func:`_gemm_conv` in one loop over chunks: the input gradient (the
+    "same" convolution of ``dy`` with the flipped kernel, input and output channels swapped,
+    times the ReLU mask) and the kernel gradient ``sum_chunks patches(relu?(x))^T @ dy``."""
+    b, h, w, ci = x.shape
+    kh, kw, _, co = kernel.shape
+    per = _chunks(b, h * w, kh * kw)
+    kt = jnp.flip(kernel, (0, 1)).swapaxes(2, 3).reshape(kh * kw * co, ci)
+
+    def one(xc, dc):
+        dx = (_patches(dc, kh, kw, 1, padding, h, w) @ kt).reshape(xc.shape)
+        if relu:
+            dx = jnp.where(xc > 0, dx, 0)
+        dk = jax.lax.dot_general(_patches(_relu_if(xc, relu), kh, kw, 1, padding, h, w),
+                                 dc.reshape(-1, co), (((0,), (0,)), ((), ())))
+        return dx, dk
+
+    if per == b:
+        dx, dk = one(x, dy)
+    else:
+        def body(acc, inp):
+            dx_c, dk_c = one(*inp)
+            return acc + dk_c, dx_c
+
+        dk, dx = jax.lax.scan(body, jnp.zeros((kh * kw * ci, co), dy.dtype),
+                              (_split(x, per), _split(dy, per)))
+        dx = dx.reshape(x.shape)
+    return dx, dk.reshape(kernel.shape)
+
+
+def _gemm_kernel_grad(x: jax.Array, dy: jax.Array, kh: int, kw: int, stride: int, padding: int
+                      ) -> jax.Array:
+    """``sum over chunks of patches(x)^T @ dy``: the kernel gradient ``[kh, kw, Cin, Cout]`` of
+    any convolution (used for the strided ones)."""
+    b, _, _, ci = x.shape
+    _, ho, wo, co = dy.shape
+    per = _chunks(b, ho * wo, kh * kw)
+
+    def one(xc, dc):
+        return jax.lax.dot_general(_patches(xc, kh, kw, stride, padding, ho, wo),
+                                   dc.reshape(-1, co), (((0,), (0,)), ((), ())))
+
+    if per == b:
+        dk = one(x, dy)
+    else:
+        dk = jax.lax.scan(lambda acc, inp: (acc + one(*inp), None),
+                          jnp.zeros((kh * kw * ci, co), dy.dtype), (_split(x, per), _split(dy, per)))[0]
+    return dk.reshape(kh, kw, ci, co)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def conv2d(x: jax.Array, kernel: jax.Array, stride: int = 1, padding: int = 0,
+           relu: bool = False) -> jax.Array:
+    """NHWC / HWIO convolution of ``relu(x)`` (or ``x``) as cache-sized im2col GEMMs (CPU path).
+
+    XLA:CPU runs the NAS-Bench-201 convolutions at 70-80 GFLOP/s forward and lowers the kernel
+    gradient to an image-window convolution at 6-60 GFLOP/s. Here:
+
+    * "same" padding, stride 1 (the cell convolutions): the forward pass is a loop of im2col
+      GEMMs over chunks of :data:`CHUNK_PIXELS` pixels; the backward pass is one loop computing,
+      per chunk, the input gradient (a "same" convolution of ``dy`` with the flipped kernel) and
+      the chunk's share of the kernel gradient ``patches^T @ dy``. A 1x1 kernel is one GEMM;
+    * anything else (stride 2 in the reduction blocks): XLA's convolution and input gradient,
+      the chunked im2col kernel gradient.
+
+    ``relu=True`` computes ``conv(relu(x))`` with the ReLU applied chunk by chunk (NAS-Bench-201's
+    ReLU -> Conv -> BN), so the rectified input is never stored.
 
     Args:
         x: ``[B, H, W, Cin]``.
         kernel: ``[kh, kw, Cin, Cout]``.
         stride: spatial stride.
         padding: zero padding on each spatial side.
+        relu: rectify the input first.
 
     Returns:
         ``[B, Ho, Wo, Cout]``.
     """
-    return _conv(x, kernel, stride, padding)
+    return _conv2d_fwd(x, kernel, stride, padding, relu)[0]
 
 
-def _conv2d_fwd(x, kernel, stride, padding):
-    return _conv(x, kernel, stride, padding), (x, kernel)
+def _conv2d_fwd(x, kernel, stride, padding, relu):
+    if _same(kernel, stride, padding):
+        y = _gemm_conv(x, kernel, padding, relu)
+    else:
+        y = _conv(_relu_if(x, relu), kernel, stride, padding)
+    return y, (x, kernel)
 
 
-def _conv2d_bwd(stride, padding, res, dy):
+def _conv2d_bwd(stride, padding, relu, res, dy):
     x, kernel = res
-    dx = jax.vjp(lambda x_: _conv(x_, kernel, stride, padding), x)[1](dy)[0]
-    kh, kw, ci, co = kernel.shape
-    ho, wo = dy.shape[1], dy.shape[2]
-    xp = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-    cols = [xp[:, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride]
-            for i in range(kh) for j in range(kw)]
-    patches = cols[0] if len(cols) == 1 else jnp.concatenate(cols, -1)  # [B, Ho, Wo, kh*kw*ci]
-    dk = jax.lax.dot_general(patches.reshape(-1, kh * kw * ci), dy.reshape(-1, co),
-                             (((0,), (0,)), ((), ())))
-    return dx, dk.reshape(kh, kw, ci, co).astype(kernel.dtype)
+    if _same(kernel, stride, padding):
+        dx, dk = _gemm_conv_grads(x, kernel, dy, padding, relu)
+    else:
+        xr = _relu_if(x, relu)
+        dx = jax.vjp(lambda x_: _conv(x_, kernel, stride, padding), xr)[1](dy)[0]
+        if relu:
+            dx = jnp.where(x > 0, dx, 0)
+        dk = _gemm_kernel_grad(xr, dy, *kernel.shape[:2], stride, padding)
+    return dx, dk.astype(kernel.dtype)
 
 
 conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
@@ -86,19 +213,79 @@ conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
 class Conv(nn.Module):
     """Bias-free square convolution, parameter ``kernel [k, k, Cin, Cout]`` like ``nn.Conv``
     (same name, shape and LeCun-normal initialiser). On the CPU backend it is computed with
-    :func:`conv2d` (im2col kernel gradient, a workaround for XLA:CPU); on GPU/TPU with XLA's own
-    convolution and gradient."""
+    :func:`conv2d` (chunked im2col GEMMs, a workaround for XLA:CPU's slow convolution
+    gradients); on GPU/TPU with XLA's own convolution and gradients."""
 
     features: int
     kernel: int
     stride: int = 1
+    relu: bool = False  # convolve relu(x)
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         k = self.param("kernel", nn.initializers.lecun_normal(),
                        (self.kernel, self.kernel, x.shape[-1], self.features), jnp.float32)
-        fn = conv2d if jax.default_backend() == "cpu" else _conv
-        return fn(x, k.astype(x.dtype), self.stride, (self.kernel - 1) // 2)
+        k = k.astype(x.dtype)
+        pad = (self.kernel - 1) // 2
+        if jax.default_backend() == "cpu":
+            return conv2d(x, k, self.stride, pad, self.relu)
+        return _conv(nn.relu(x) if self.relu else x, k, self.stride, pad)
+
+
+class SplitBatchNorm(nn.Module):
+    """Affine-free BatchNorm of several tensors as if they were concatenated on channels.
+
+    Same variables (``batch_stats``: ``mean``, ``var`` over the concatenated channels) and the
+    same arithmetic as ``nn.BatchNorm(use_scale=False, use_bias=False)`` applied to
+    ``jnp.concatenate(xs, -1)`` (float32 statistics, ``var = max(0, E[x^2] - E[x]^2)``, running
+    averages updated only in training and not at initialisation), but without materialising the
+    concatenation. Per-channel normalisation makes the split exact.
+    """
+
+    momentum: float = BN_MOMENTUM
+    epsilon: float = BN_EPS
+
+    @nn.compact
+    def __call__(self, xs: Sequence[jax.Array], use_running_average: bool) -> list[jax.Array]:
+        sizes = [x.shape[-1] for x in xs]
+        total = sum(sizes)
+        ra_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((total,), jnp.float32))
+        ra_var = self.variable("batch_stats", "var", lambda: jnp.ones((total,), jnp.float32))
+        if use_running_average:
+            mean, var = ra_mean.value, ra_var.value
+        else:
+            axes = tuple(range(xs[0].ndim - 1))
+            stats = [(jnp.mean(x.astype(jnp.float32), axes),
+                      jnp.mean(jnp.square(x.astype(jnp.float32)), axes)) for x in xs]
+            mean = jnp.concatenate([m for m, _ in stats])
+            var = jnp.maximum(0.0, jnp.concatenate([m2 for _, m2 in stats]) - jnp.square(mean))
+            if not self.is_initializing():
+                ra_mean.value = self.momentum * ra_mean.value + (1 - self.momentum) * mean
+                ra_var.value = self.momentum * ra_var.value + (1 - self.momentum) * var
+        inv = jax.lax.rsqrt(var + self.epsilon)
+        out, off = [], 0
+        for x, n in zip(xs, sizes, strict=True):
+            out.append(((x - mean[off:off + n]) * inv[off:off + n]).astype(x.dtype))
+            off += n
+        return out
+
+
+def fence(x: jax.Array) -> jax.Array:
+    """Identity that makes XLA:CPU materialise ``x`` (and, in the backward pass, its cotangent).
+
+    Node values of a search cell are elementwise expressions (weighted sums of skip connections,
+    pooling and normalised convolutions) of earlier nodes. XLA:CPU fuses such producers into
+    each elementwise consumer, duplicating them, so the chains through skip connections and
+    pooling were recomputed cell after cell: forward and backward time grew quadratically with
+    depth (C=16, N=5 at batch 256: 22.6 s per gradient). ``optimization_barrier`` does not stop
+    this (it is expanded before fusion), a matrix product does: ``x @ I`` runs as a library
+    GEMM whose operand and result are buffers, and its transpose ``g @ I`` cuts the backward
+    chain the same way. It costs ``2 * size(x) * C`` FLOPs and is exact for finite ``x`` (an
+    infinity becomes NaN). Other backends get the identity.
+    """
+    if jax.default_backend() != "cpu":
+        return x
+    return x @ jnp.eye(x.shape[-1], dtype=x.dtype)
 
 
 def avg_pool_3x3(x: jax.Array) -> jax.Array:
@@ -111,9 +298,14 @@ def avg_pool_3x3(x: jax.Array) -> jax.Array:
     """
     # Window sums times a constant reciprocal count: nn.avg_pool(count_include_pad=False) would
     # run a second reduce_window over ones for the count on every call.
+    # Window sums as shifted adds of the zero-padded input (separable: rows, then columns), times
+    # a constant reciprocal count. XLA:CPU fuses the adds (and their transposes in the backward
+    # pass) into single loops; reduce_window ran ~6x slower there, and nn.avg_pool
+    # (count_include_pad=False) would also run a second reduce_window over ones for the count.
     h, w = x.shape[-3], x.shape[-2]
-    s = jax.lax.reduce_window(x, 0.0, jax.lax.add, (1, 3, 3, 1), (1, 1, 1, 1),
-                              ((0, 0), (1, 1), (1, 1), (0, 0)))
+    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    r = xp[:, :, :-2] + xp[:, :, 1:-1] + xp[:, :, 2:]
+    s = r[:, :-2] + r[:, 1:-1] + r[:, 2:]
     return s * _inv_count(h, w).astype(x.dtype)
 
 
@@ -139,7 +331,7 @@ class ReLUConvBN(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        y = conv(self.features, self.kernel, self.stride, name="conv")(nn.relu(x))
+        y = conv(self.features, self.kernel, self.stride, name="conv", relu=True)(x)
         return batch_norm(self.affine, name="bn")(y, use_running_average=not train)
 
 
@@ -180,4 +372,4 @@ def apply_op(op: int, x: jax.Array, features: int, train: bool, edge: int) -> ja
 
 
 __all__ = ["BN_EPS", "BN_MOMENTUM", "Conv", "ReLUConvBN", "ResNetBasicBlock", "apply_op", "avg_pool_3x3",
-           "batch_norm", "conv", "conv2d"]
+           "SplitBatchNorm", "batch_norm", "conv", "conv2d", "fence"]
