@@ -6,7 +6,10 @@ Measures, on the current devices, for ``Network(C, N)`` on 32x32 images and each
       donated buffers;
   (b) inference: forward with running statistics (train=False).
 For each: compile time (``lower`` + ``compile``) and steady-state images/second (median of
-``--repeats`` timings of ``--steps`` calls each, after one warm-up call).
+``--repeats`` timings of ``--steps`` calls each, after one warm-up call). Also the input pipeline
+(``jaxnas.data.Batches`` drawing a batch from a 50,000-image in-memory dataset, and the jitted
+crop/flip/normalise that the DARTS step applies) and, to compare runs on a shared machine whose
+speed varies, the float32 GEMM rate (2048^3 matrix product) measured in the same process.
 
 Run: ``python experiments/bench_supernet.py [--json] [--batch-sizes 64 256] [--cell fused]``
 (a few minutes on a 2-core CPU, most of it compilation). Target on a 2-core CPU: >= 28 images/s
@@ -115,6 +118,35 @@ def bench(channels: int, cells: int, batch: int, cell: str, steps: int, repeats:
             "infer_step_s": round(t_infer, 4), "infer_images_per_s": round(batch / t_infer, 1)}
 
 
+def input_pipeline(batch: int, repeats: int = 20) -> dict:
+    """Seconds per batch of the host batcher and of the jitted augmentation."""
+    from jaxnas.data import Batches, Dataset, augment
+    rng = np.random.default_rng(0)
+    ds = Dataset(rng.integers(0, 256, (50_000, 32, 32, 3), dtype=np.uint8),
+                 rng.integers(0, 10, 50_000).astype(np.int32), 10,
+                 np.full(3, 0.5, np.float32), np.full(3, 0.25, np.float32), "cifar10")
+    it = Batches(ds, batch, seed=0)
+    jax.block_until_ready(next(it))
+    t = time.perf_counter()
+    for _ in range(repeats):
+        xb, _ = next(it)
+    jax.block_until_ready(xb)
+    t_batch = (time.perf_counter() - t) / repeats
+    aug = jax.jit(lambda k, x: augment(k, x, ds.mean, ds.std))
+    key = jax.random.key(0)
+    jax.block_until_ready(aug(key, xb))
+    t_aug = timed(lambda: aug(key, xb), 5, 3)
+    return {"batch": batch, "batcher_ms": round(1e3 * t_batch, 2), "augment_ms": round(1e3 * t_aug, 2)}
+
+
+def gemm_gflops(n: int = 2048) -> float:
+    """float32 n^3 matrix-product rate, GFLOP/s (a calibration of the machine's current speed)."""
+    a = jnp.asarray(np.random.default_rng(0).normal(size=(n, n)), jnp.float32)
+    f = jax.jit(lambda a: a @ a)
+    jax.block_until_ready(f(a))
+    return round(2 * n**3 / timed(lambda: f(a), 3, 3) / 1e9, 1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--channels", type=int, default=16)
@@ -130,12 +162,15 @@ def main() -> None:
     args = ap.parse_args()
     opts = (None if args.xla_opt_level is None
             else {"xla_backend_optimization_level": args.xla_opt_level})
+    gemm_before = gemm_gflops()
     rows = [bench(args.channels, args.cells, b, args.cell, args.steps, args.repeats, opts)
             for b in args.batch_sizes]
+    pipeline = [input_pipeline(b) for b in args.batch_sizes]
     meta = {"devices": [str(d) for d in jax.devices()], "jax": jax.__version__,
-            "machine": platform.machine(), "cpus": jax.local_device_count()}
+            "machine": platform.machine(), "cpus": jax.local_device_count(),
+            "gemm_gflops_before": gemm_before, "gemm_gflops_after": gemm_gflops()}
     if args.json:
-        print(json.dumps({"meta": meta, "results": rows}, indent=2))
+        print(json.dumps({"meta": meta, "results": rows, "input_pipeline": pipeline}, indent=2))
         return
     keys = ["batch", "cell", "compile_train_s", "train_images_per_s", "compile_infer_s",
             "infer_images_per_s"]
@@ -145,6 +180,11 @@ def main() -> None:
     print("  ".join(k.rjust(n) for k, n in zip(keys, w, strict=True)))
     for r in rows:
         print("  ".join(str(r[k]).rjust(n) for k, n in zip(keys, w, strict=True)))
+    for p in pipeline:
+        print(f"input pipeline, batch {p['batch']}: batcher {p['batcher_ms']} ms, "
+              f"augmentation {p['augment_ms']} ms per batch")
+    print(f"float32 GEMM rate (machine calibration): {meta['gemm_gflops_before']} GFLOP/s before, "
+          f"{meta['gemm_gflops_after']} after")
 
 
 if __name__ == "__main__":
