@@ -107,7 +107,7 @@ def markdown(rows: list[dict], name: str, config: dict, out: Path) -> str:
     for r in rows:
         key = (r["variant"], r["method"])
         b = r["result"]["benchmark"]
-        lines.append(f"| {LABELS.get(key, key)} | `{r['result']['arch']}` | {_acc(b, 'cifar10')} | "
+        lines.append(f"| {LABELS[key]} | `{r['result']['arch']}` | {_acc(b, 'cifar10')} | "
                      f"{_acc(b, 'cifar100')} | {_acc(b, 'imagenet16-120')} | "
                      f"{PUBLISHED_C10.get(key, '— (not available to us)')} |")
     lines += ["", "Published: Wang et al., ICLR 2021, Table 3 (C=16, N=5, 100 search epochs on "
@@ -117,7 +117,7 @@ def markdown(rows: list[dict], name: str, config: dict, out: Path) -> str:
     for r in rows:
         if r["method"] != "perturbation":
             continue
-        lines += [f"{LABELS.get((r['variant'], r['method']))} (supernet accuracy on the alpha half "
+        lines += [f"{LABELS[(r['variant'], r['method'])]} (supernet accuracy on the alpha half "
                   f"at the end of search: {100 * (r['search_acc_a'] or float('nan')):.1f}%):", "",
                   "| step | edge | kept | val. acc. (%) with none / skip / conv1x1 / conv3x3 / "
                   "avgpool removed |", "| --- | --- | --- | --- |"]

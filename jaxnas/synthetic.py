@@ -217,9 +217,14 @@ def landscape_fn(model: str, steps: int = 0, rho: float = 0.0):
         ValueError: unknown model, negative steps, or ``rho`` outside ``[0, 1)``.
     """
     check_model(model, steps, rho)
+    return lambda key, nbr: _field(model, key, nbr, rho, int(steps))
+
+
+def _field(model: str, key: jax.Array, nbr: jax.Array, rho, steps: int) -> jax.Array:
+    """Losses ``[N]`` of a (validated) model; ``rho`` may be traced."""
     if model == "markov":
-        return lambda key, nbr: markov_field(key, nbr, rho)
-    return lambda key, nbr: heat_field(key, nbr, 0 if model == "iid" else int(steps))
+        return markov_field(key, nbr, rho)
+    return heat_field(key, nbr, 0 if model == "iid" else steps)
 
 
 def check_model(model: str, steps: int = 0, rho: float = 0.0) -> None:
@@ -239,18 +244,13 @@ def _simulate(keys: jax.Array, nbr: jax.Array | None, rho: jax.Array, eps: jax.A
     """One compiled program per (model, graph size, steps): ``rho`` and ``eps`` are traced, so
     a sweep over them does not recompile."""
 
-    def make(key, g):
-        if model == "markov":
-            return markov_field(key, g, rho)
-        return heat_field(key, g, 0 if model == "iid" else steps)
-
     def one(k):
         if nbr is None:
             kg, kf = jax.random.split(k)
             g = random_regular_graph(kg, n, s)
-            loss = make(kf, g)
+            loss = _field(model, kf, g, rho, steps)
         else:
-            g, loss = nbr, make(k, nbr)
+            g, loss = nbr, _field(model, k, nbr, rho, steps)
         return measure(loss, g, eps), loss
 
     meas, losses = jax.vmap(one)(keys)

@@ -15,7 +15,7 @@ one BatchNorm per convolution; :mod:`jaxnas.models.cell` relies on this to fuse 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -38,6 +38,12 @@ def conv(features: int, kernel: int, stride: int = 1, name: str | None = None,
     """A bias-free convolution with ``(kernel - 1) // 2`` zero padding, as in NAS-Bench-201;
     ``relu=True`` convolves ``relu(x)``."""
     return Conv(features, kernel, stride, relu=relu, name=name)
+
+
+def on_cpu() -> bool:
+    """Whether XLA:CPU workarounds apply (:func:`conv2d` for convolutions, :func:`fence` on node
+    values); GPU and TPU use XLA's own convolutions and need no fences."""
+    return jax.default_backend() == "cpu"
 
 
 def _conv(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
@@ -74,8 +80,27 @@ def _chunks(batch: int, pixels: int, taps: int) -> int:
     return per
 
 
-def _split(a: jax.Array, per: int) -> jax.Array:
-    return a.reshape(a.shape[0] // per, per, *a.shape[1:])
+def _over_chunks(one: Callable, per: int, arrays: Sequence[jax.Array],
+                 acc_shape: tuple[int, ...] | None = None):
+    """Runs ``one(*chunks) -> (out, part)`` over consecutive chunks of ``per`` images of
+    ``arrays`` (all with the same batch size), in one ``lax.scan``.
+
+    Returns ``(out, acc)``: the chunk outputs joined along the batch axis (``None`` if ``one``
+    returns ``None`` for it), and the sum of the ``part`` terms (shape ``acc_shape``; ``None``
+    without one). A single chunk (``per`` = batch) is a plain call without a loop.
+    """
+    b = arrays[0].shape[0]
+    if per == b:
+        return one(*arrays)
+    split = [a.reshape(b // per, per, *a.shape[1:]) for a in arrays]
+    init = None if acc_shape is None else jnp.zeros(acc_shape, arrays[-1].dtype)
+
+    def body(acc, chunk):
+        out, part = one(*chunk)
+        return (None if acc is None else acc + part), out
+
+    acc, out = jax.lax.scan(body, init, split)
+    return (None if out is None else out.reshape(b, *out.shape[2:])), acc
 
 
 def _same(kernel: jax.Array, stride: int, padding: int) -> bool:
@@ -87,21 +112,25 @@ def _relu_if(x: jax.Array, relu: bool) -> jax.Array:
     return jnp.maximum(x, 0) if relu else x
 
 
+def _kernel_grad_part(x: jax.Array, dy: jax.Array, kh: int, kw: int, stride: int, padding: int
+                      ) -> jax.Array:
+    """``patches(x)^T @ dy``: ``[kh * kw * Cin, Cout]``."""
+    p = _patches(x, kh, kw, stride, padding, dy.shape[1], dy.shape[2])
+    return jax.lax.dot_general(p, dy.reshape(-1, dy.shape[-1]), (((0,), (0,)), ((), ())))
+
+
 def _gemm_conv(x: jax.Array, kernel: jax.Array, padding: int, relu: bool) -> jax.Array:
     """Stride-1 "same" convolution of ``relu?(x)`` as a loop of im2col GEMMs over chunks of
     images (the ReLU is applied per chunk, so ``relu(x)`` is never stored)."""
     b, h, w, ci = x.shape
     kh, kw, _, co = kernel.shape
-    per = _chunks(b, h * w, kh * kw)
     k2 = kernel.reshape(kh * kw * ci, co)
 
     def one(xc):
-        return (_patches(_relu_if(xc, relu), kh, kw, 1, padding, h, w) @ k2
-                ).reshape(xc.shape[0], h, w, co)
+        y = _patches(_relu_if(xc, relu), kh, kw, 1, padding, h, w) @ k2
+        return y.reshape(xc.shape[0], h, w, co), None
 
-    if per == b:
-        return one(x)
-    return jax.lax.map(one, _split(x, per)).reshape(b, h, w, co)
+    return _over_chunks(one, _chunks(b, h * w, kh * kw), [x])[0]
 
 
 def _gemm_conv_grads(x: jax.Array, kernel: jax.Array, dy: jax.Array, padding: int, relu: bool
@@ -111,27 +140,15 @@ def _gemm_conv_grads(x: jax.Array, kernel: jax.Array, dy: jax.Array, padding: in
     times the ReLU mask) and the kernel gradient ``sum_chunks patches(relu?(x))^T @ dy``."""
     b, h, w, ci = x.shape
     kh, kw, _, co = kernel.shape
-    per = _chunks(b, h * w, kh * kw)
     kt = jnp.flip(kernel, (0, 1)).swapaxes(2, 3).reshape(kh * kw * co, ci)
 
     def one(xc, dc):
         dx = (_patches(dc, kh, kw, 1, padding, h, w) @ kt).reshape(xc.shape)
         if relu:
             dx = jnp.where(xc > 0, dx, 0)
-        dk = jax.lax.dot_general(_patches(_relu_if(xc, relu), kh, kw, 1, padding, h, w),
-                                 dc.reshape(-1, co), (((0,), (0,)), ((), ())))
-        return dx, dk
+        return dx, _kernel_grad_part(_relu_if(xc, relu), dc, kh, kw, 1, padding)
 
-    if per == b:
-        dx, dk = one(x, dy)
-    else:
-        def body(acc, inp):
-            dx_c, dk_c = one(*inp)
-            return acc + dk_c, dx_c
-
-        dk, dx = jax.lax.scan(body, jnp.zeros((kh * kw * ci, co), dy.dtype),
-                              (_split(x, per), _split(dy, per)))
-        dx = dx.reshape(x.shape)
+    dx, dk = _over_chunks(one, _chunks(b, h * w, kh * kw), [x, dy], (kh * kw * ci, co))
     return dx, dk.reshape(kernel.shape)
 
 
@@ -139,19 +156,10 @@ def _gemm_kernel_grad(x: jax.Array, dy: jax.Array, kh: int, kw: int, stride: int
                       ) -> jax.Array:
     """``sum over chunks of patches(x)^T @ dy``: the kernel gradient ``[kh, kw, Cin, Cout]`` of
     any convolution (used for the strided ones)."""
-    b, _, _, ci = x.shape
-    _, ho, wo, co = dy.shape
-    per = _chunks(b, ho * wo, kh * kw)
-
-    def one(xc, dc):
-        return jax.lax.dot_general(_patches(xc, kh, kw, stride, padding, ho, wo),
-                                   dc.reshape(-1, co), (((0,), (0,)), ((), ())))
-
-    if per == b:
-        dk = one(x, dy)
-    else:
-        dk = jax.lax.scan(lambda acc, inp: (acc + one(*inp), None),
-                          jnp.zeros((kh * kw * ci, co), dy.dtype), (_split(x, per), _split(dy, per)))[0]
+    ci, co = x.shape[-1], dy.shape[-1]
+    dk = _over_chunks(lambda xc, dc: (None, _kernel_grad_part(xc, dc, kh, kw, stride, padding)),
+                      _chunks(x.shape[0], dy.shape[1] * dy.shape[2], kh * kw), [x, dy],
+                      (kh * kw * ci, co))[1]
     return dk.reshape(kh, kw, ci, co)
 
 
@@ -227,7 +235,7 @@ class Conv(nn.Module):
                        (self.kernel, self.kernel, x.shape[-1], self.features), jnp.float32)
         k = k.astype(x.dtype)
         pad = (self.kernel - 1) // 2
-        if jax.default_backend() == "cpu":
+        if on_cpu():
             return conv2d(x, k, self.stride, pad, self.relu)
         return _conv(nn.relu(x) if self.relu else x, k, self.stride, pad)
 
@@ -283,7 +291,7 @@ def fence(x: jax.Array) -> jax.Array:
     chain the same way. It costs ``2 * size(x) * C`` FLOPs and is exact for finite ``x`` (an
     infinity becomes NaN). Other backends get the identity.
     """
-    if jax.default_backend() != "cpu":
+    if not on_cpu():
         return x
     return x @ jnp.eye(x.shape[-1], dtype=x.dtype)
 
@@ -296,8 +304,6 @@ def avg_pool_3x3(x: jax.Array) -> jax.Array:
     Returns:
         ``[B, H, W, C]``.
     """
-    # Window sums times a constant reciprocal count: nn.avg_pool(count_include_pad=False) would
-    # run a second reduce_window over ones for the count on every call.
     # Window sums as shifted adds of the zero-padded input (separable: rows, then columns), times
     # a constant reciprocal count. XLA:CPU fuses the adds (and their transposes in the backward
     # pass) into single loops; reduce_window ran ~6x slower there, and nn.avg_pool
@@ -372,4 +378,4 @@ def apply_op(op: int, x: jax.Array, features: int, train: bool, edge: int) -> ja
 
 
 __all__ = ["BN_EPS", "BN_MOMENTUM", "Conv", "ReLUConvBN", "ResNetBasicBlock", "apply_op", "avg_pool_3x3",
-           "SplitBatchNorm", "batch_norm", "conv", "conv2d", "fence"]
+           "SplitBatchNorm", "batch_norm", "conv", "conv2d", "fence", "on_cpu"]
