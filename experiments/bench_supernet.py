@@ -42,7 +42,8 @@ def numpy_variables(net: Network, image_shape, seed: int = 0) -> dict:
     def fill(path, s):
         name = path[-1].key
         if name == "kernel":
-            std = math.sqrt(2.0 / math.prod(s.shape[:-1]))
+            fan_in = math.prod(s.shape[-4:-1] if len(s.shape) >= 4 else s.shape[:-1])
+            std = math.sqrt(2.0 / fan_in)
             return jnp.asarray(rng.normal(0, std, s.shape), jnp.float32)
         return jnp.ones(s.shape, jnp.float32) if name in ("scale", "var") else \
             jnp.zeros(s.shape, jnp.float32)
@@ -82,8 +83,8 @@ def timed(fn, steps: int, repeats: int) -> float:
 
 
 def bench(channels: int, cells: int, batch: int, cell: str, steps: int, repeats: int,
-          compiler_options: dict | None = None) -> dict:
-    net = Network(channels, cells, 10, cell=cell)
+          compiler_options: dict | None = None, scan: bool = True) -> dict:
+    net = Network(channels, cells, 10, cell=cell, scan=scan)
     v = numpy_variables(net, (32, 32, 3))
     tx, train_step, infer = make_steps(net)
     rng = np.random.default_rng(1)
@@ -112,6 +113,7 @@ def bench(channels: int, cells: int, batch: int, cell: str, steps: int, repeats:
     jax.block_until_ready(infer_c(variables, alpha, x))
     t_infer = timed(lambda: infer_c(variables, alpha, x), steps, repeats)
     return {"channels": channels, "cells_per_stage": cells, "batch": batch, "cell": cell,
+            "scan": scan,
             "compiler_options": compiler_options or {},
             "compile_train_s": round(compile_train, 2), "compile_infer_s": round(compile_infer, 2),
             "train_step_s": round(t_train, 4), "train_images_per_s": round(batch / t_train, 1),
@@ -158,12 +160,14 @@ def main() -> None:
     ap.add_argument("--xla-opt-level", type=int, default=None,
                     help="xla_backend_optimization_level for both programs (0 compiles faster; "
                          "convolutions and GEMMs are library calls either way)")
+    ap.add_argument("--no-scan", dest="scan", action="store_false",
+                    help="unroll the cells of a stage instead of scanning over them (slower compile)")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     args = ap.parse_args()
     opts = (None if args.xla_opt_level is None
             else {"xla_backend_optimization_level": args.xla_opt_level})
     gemm_before = gemm_gflops()
-    rows = [bench(args.channels, args.cells, b, args.cell, args.steps, args.repeats, opts)
+    rows = [bench(args.channels, args.cells, b, args.cell, args.steps, args.repeats, opts, args.scan)
             for b in args.batch_sizes]
     pipeline = [input_pipeline(b) for b in args.batch_sizes]
     meta = {"devices": [str(d) for d in jax.devices()], "jax": jax.__version__,
@@ -172,7 +176,7 @@ def main() -> None:
     if args.json:
         print(json.dumps({"meta": meta, "results": rows, "input_pipeline": pipeline}, indent=2))
         return
-    keys = ["batch", "cell", "compile_train_s", "train_images_per_s", "compile_infer_s",
+    keys = ["batch", "cell", "scan", "compile_train_s", "train_images_per_s", "compile_infer_s",
             "infer_images_per_s"]
     print(f"# supernet C={args.channels} N={args.cells} 32x32, devices {meta['devices']}, "
           f"compiler options {opts or {}}")

@@ -27,7 +27,8 @@ def _np_variables(net: Network, hw: int, seed: int) -> dict:
     def fill(path, s):
         name = path[-1].key
         if name == "kernel":
-            return jnp.asarray(rng.normal(size=s.shape) / math.sqrt(math.prod(s.shape[:-1])),
+            fan_in = math.prod(s.shape[-4:-1] if len(s.shape) >= 4 else s.shape[:-1])
+            return jnp.asarray(rng.normal(size=s.shape) / math.sqrt(fan_in),
                                jnp.float32)
         if name == "var":
             return jnp.asarray(rng.uniform(0.5, 1.5, s.shape), jnp.float32)
@@ -90,6 +91,30 @@ def test_fused_equals_mixed(fused, train, seed):
     assert yf.shape == (B, K)
     assert float(jnp.std(yf)) > 1e-3  # a non-degenerate output
     _close(yf, ym)
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_scanned_stages_equal_unrolled_cells(train):
+    """With N=2, the scanned fused supernet (parameters stacked per stage) equals the unrolled
+    mixed network on the unstacked, unfused parameters, and the stacked layout is what
+    ``supernet_to_per_edge`` expects."""
+    net = Network(C, 2, K, cell="fused")
+    v = _np_variables(net, HW, 4)
+    assert v["params"]["stage1_cells"]["cell"]["node0_conv3x3"]["kernel"].shape == (2, 3, 3, 2 * C,
+                                                                                   6 * C)
+    unrolled = Network(C, 2, K, cell="fused", scan=False)
+    assert "stage1_cell1" in jax.eval_shape(lambda: init(jax.random.key(0), unrolled,
+                                                         (HW, HW, 3)))["params"]
+    x = jax.random.normal(jax.random.key(5, impl="rbg"), (B, HW, HW, 3))
+    w = jax.nn.softmax(jax.random.normal(jax.random.key(6), (6, 5)) * 2, -1)
+    mixed = Network(C, 2, K, cell="mixed")
+    ys, ss = _apply(net, v, x, w, train)
+    ym, sm = _apply(mixed, supernet_to_per_edge(v, C), x, w, train)
+    assert float(jnp.std(ys)) > 1e-3
+    _close(ys, ym)
+    if train:
+        _trees_close(supernet_to_per_edge({"params": v["params"], **ss}, C)["batch_stats"],
+                     sm["batch_stats"])
 
 
 @pytest.mark.slow  # two gradient compilations: ~100 s on a contended 2-core CPU

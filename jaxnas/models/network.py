@@ -29,6 +29,18 @@ from jaxnas.spaces import nb201
 CELLS = {"fused": FusedSearchCell, "mixed": MixedSearchCell}
 
 
+class _ScanBody(nn.Module):
+    """One search cell as an ``nn.scan`` body: ``(x, op_weights) -> (cell(x), None)``."""
+
+    cell: str
+    features: int
+    train: bool
+
+    @nn.compact
+    def __call__(self, x: jax.Array, op_weights: jax.Array) -> tuple[jax.Array, None]:
+        return CELLS[self.cell](self.features, name="cell")(x, op_weights, self.train), None
+
+
 class Network(nn.Module):
     """NAS-Bench-201 search network (or, with ``arch``, one discrete network).
 
@@ -38,6 +50,10 @@ class Network(nn.Module):
         num_classes: classifier outputs.
         cell: ``'fused'`` (fast) or ``'mixed'`` (reference) search cell; ignored with ``arch``.
         arch: a tuple of 6 operation indices for a standalone network; ``None`` for the supernet.
+        scan: run the fused cells of each stage as one ``nn.scan`` (parameters ``stage{s}_cells``
+            stacked over the stage's cells): XLA compiles one cell per stage instead of N, which
+            cuts compile time by a third at N=5. ``False`` unrolls them (``stage{s}_cell{i}``, the
+            layout of the mixed and discrete networks, which are always unrolled).
     """
 
     channels: int = 16
@@ -45,6 +61,7 @@ class Network(nn.Module):
     num_classes: int = 10
     cell: str = "fused"
     arch: tuple[int, ...] | None = None
+    scan: bool = True
 
     @nn.compact
     def __call__(self, x: jax.Array, op_weights: jax.Array | None = None,
@@ -75,6 +92,12 @@ class Network(nn.Module):
         for s in range(3):
             if s > 0:
                 x = ResNetBasicBlock(c * 2**s, name=f"reduce{s}")(x, train)
+            if self.scan and self.arch is None and self.cell == "fused":
+                stage = nn.scan(_ScanBody, variable_axes={"params": 0, "batch_stats": 0},
+                                split_rngs={"params": True}, in_axes=nn.broadcast,
+                                length=self.cells_per_stage)
+                x, _ = stage(self.cell, c * 2**s, train, name=f"stage{s}_cells")(x, op_weights)
+                continue
             for i in range(self.cells_per_stage):
                 x = make(c * 2**s, name=f"stage{s}_cell{i}")(x, op_weights, train)
         x = batch_norm(True, name="final_bn")(x, use_running_average=not train)
@@ -96,8 +119,17 @@ def supernet_to_per_edge(variables: dict, channels: int) -> dict:
     params = dict(variables["params"])
     stats = dict(variables["batch_stats"])
     for name in list(params):
-        if name.startswith("stage") and "_cell" in name:
-            s = int(name[len("stage")])
+        if not name.startswith("stage"):
+            continue
+        s = int(name[len("stage")])
+        if name.endswith("_cells"):  # scanned stage: leaves stacked over the stage's cells
+            p_stack, s_stack = params.pop(name)["cell"], stats.pop(name)["cell"]
+            n = jax.tree_util.tree_leaves(p_stack)[0].shape[0]
+            for i in range(n):
+                p_i, s_i = jax.tree_util.tree_map(lambda a, i=i: a[i], (p_stack, s_stack))
+                params[f"stage{s}_cell{i}"], stats[f"stage{s}_cell{i}"] = unfuse_cell_params(
+                    p_i, s_i, channels * 2**s)
+        elif "_cell" in name:
             params[name], stats[name] = unfuse_cell_params(params[name], stats[name],
                                                            channels * 2**s)
     return {"params": params, "batch_stats": stats}
