@@ -3,7 +3,9 @@
 Measures, on the current devices, for ``Network(C, N)`` on 32x32 images and each batch size:
   (a) a weight step: forward + backward (train=True, BatchNorm batch statistics) with
       ``softmax(alpha)`` operation weights, cross-entropy, SGD (momentum 0.9) update, jitted with
-      donated buffers;
+      donated buffers and the compiler options ``jaxnas darts`` uses
+      (:func:`jaxnas.models.ops.compiler_options`); the cells of a stage scanned (``--no-scan``:
+      unrolled);
   (b) inference: forward with running statistics (train=False).
 For each: compile time (``lower`` + ``compile``) and steady-state images/second (median of
 ``--repeats`` timings of ``--steps`` calls each, after one warm-up call). Also the input pipeline
@@ -31,6 +33,7 @@ import numpy as np
 import optax
 
 from jaxnas.models import Network, init
+from jaxnas.models.ops import compiler_options
 
 
 def numpy_variables(net: Network, image_shape, seed: int = 0) -> dict:
@@ -164,8 +167,10 @@ def main() -> None:
                     help="unroll the cells of a stage instead of scanning over them (slower compile)")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     args = ap.parse_args()
-    opts = (None if args.xla_opt_level is None
-            else {"xla_backend_optimization_level": args.xla_opt_level})
+    opts = dict(compiler_options() or {})  # what `jaxnas darts` compiles with
+    if args.xla_opt_level is not None:
+        opts["xla_backend_optimization_level"] = args.xla_opt_level
+    opts = opts or None
     gemm_before = gemm_gflops()
     rows = [bench(args.channels, args.cells, b, args.cell, args.steps, args.repeats, opts, args.scan)
             for b in args.batch_sizes]

@@ -38,6 +38,9 @@ def register(sub) -> None:
     p.add_argument("--ckpt-every", type=int, default=100, help="checkpoint every K steps")
     p.add_argument("--keep", type=int, default=3, help="checkpoints kept")
     p.add_argument("--no-augment", action="store_true", help="no crop/flip augmentation")
+    p.add_argument("--no-scan", action="store_true",
+                   help="unroll the cells of each stage (compiles ~1.5x longer on CPU, steps "
+                        "~5-10%% faster there: worth it for long runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_data_dir(p)
     add_json(p)
@@ -53,7 +56,7 @@ def run(args) -> int:
         data_dir=args.data_dir, fix_alpha=args.fix_alpha, second_order=args.second_order,
         max_examples=args.max_examples, steps_per_epoch=args.steps_per_epoch, seed=args.seed,
         ckpt_every=args.ckpt_every, keep=args.keep, objective=args.objective,
-        na_samples=args.na_samples, augment=not args.no_augment)
+        na_samples=args.na_samples, augment=not args.no_augment, scan=not args.no_scan)
     r = darts.train(config, args.workdir, progress=not args.no_progress)
     if args.json:
         print_json(r)

@@ -26,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "objective": "darts",
     "na_samples": 4,
     "augment": True,
+    "scan": True,
 }
 
 # Options that may change between a run and its resumption: where files live and how often to

@@ -65,10 +65,14 @@ def check_batch_size(batch_size: int, mesh: Mesh) -> None:
 
 def jit_step(train_step: Callable, mesh: Mesh, donate: bool = True) -> Callable:
     """``jax.jit`` of ``train_step(state, w_batch, a_batch)`` with the state replicated and the
-    batches sharded over ``mesh``; the state argument is donated."""
+    batches sharded over ``mesh``; the state argument is donated; supernet compiler options
+    (:func:`jaxnas.models.ops.compiler_options`)."""
+    from jaxnas.models.ops import compiler_options
+
     rep, bat = replicated(mesh), batch_sharded(mesh)
     return jax.jit(train_step, in_shardings=(rep, (bat, bat), (bat, bat)),
-                   out_shardings=(rep, rep), donate_argnums=(0,) if donate else ())
+                   out_shardings=(rep, rep), donate_argnums=(0,) if donate else (),
+                   compiler_options=compiler_options())
 
 
 def replicate(tree, mesh: Mesh):

@@ -53,7 +53,7 @@ def build(config: dict) -> tuple[Network, tuple[Any, Any]]:
     ds = data.load(c["dataset"], split="train", image_dir=c["image_dir"],
                    max_examples=c["max_examples"], seed=c["seed"])
     net = Network(channels=c["channels"], cells_per_stage=c["cells"],
-                  num_classes=int(ds.num_classes))
+                  num_classes=int(ds.num_classes), scan=c["scan"])
     return net, data.search_split(ds, c["seed"])
 
 
@@ -94,7 +94,7 @@ def load_run(workdir: str | Path, sharding=None) -> tuple[dict, TrainState]:
                                 "`jaxnas darts` work directory?")
     derived = config["derived"]
     net = Network(channels=config["channels"], cells_per_stage=config["cells"],
-                  num_classes=derived["num_classes"])
+                  num_classes=derived["num_classes"], scan=config.get("scan", False))
     sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     mgr = ckpt.make_manager(workdir / "checkpoints", config.get("keep", 3))
     got = ckpt.restore_latest(mgr, _abstract_state(net, config, derived, sharding))
@@ -152,6 +152,7 @@ def train(config: dict, workdir: str | Path, progress: bool = True) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     saved = _read_config(workdir)
     if saved is not None:
+        saved.setdefault("scan", False)  # written before scanned stages existed: unrolled layout
         diff = config_differences(saved, config)
         if diff:
             raise ValueError(

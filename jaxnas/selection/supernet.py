@@ -21,6 +21,7 @@ fine-tuning; with alpha frozen, DARTS-PT and its fix-alpha variant share one cod
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -30,6 +31,7 @@ import optax
 
 from jaxnas.darts import optim
 from jaxnas.darts.step import make_loss
+from jaxnas.models.ops import compiler_options
 from jaxnas.selection import loop
 from jaxnas.selection import perturbation as pt
 
@@ -79,7 +81,7 @@ def make_train_epoch(module: nn.Module, tx: optax.GradientTransformation, augmen
 
     grad_fn = jax.value_and_grad(make_loss(module), has_aux=True)
 
-    @jax.jit
+    @functools.partial(jax.jit, compiler_options=compiler_options())
     def step(ts, op_weights, key, x, y):
         if augment is not None:
             x = augment(key, x)
