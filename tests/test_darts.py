@@ -292,6 +292,17 @@ def test_config_validation():
     assert d == {"epochs": (50, 3)}
 
 
+def test_workdir_from_before_scanned_stages_resumes_only_unrolled(tmp_path):
+    """A config.json without 'scan' holds the unrolled parameter layout: resuming it with the
+    default (scanned) network is refused, naming the option, before any work is done."""
+    old = darts.make_config(channels=4, cells=1, epochs=3)
+    del old["scan"]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    with pytest.raises(ValueError, match=r"'scan': \(False, True\)"):
+        darts.train(darts.make_config(channels=4, cells=1, epochs=3), tmp_path)
+    assert darts.make_config()["scan"] is True
+
+
 # ------------------------------------------------------------------------------------------
 # Multi-device.
 # ------------------------------------------------------------------------------------------
