@@ -75,8 +75,9 @@ def _patches(x: jax.Array, kh: int, kw: int, stride: int, padding: int, ho: int,
     xp = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
     cols = [xp[:, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride]
             for i in range(kh) for j in range(kw)]
-    # Stacked on a new tap axis, XLA:CPU builds the patch matrix in one fusion; concatenating on
-    # the channel axis gave one fusion per tap plus a copy (a third more compile time, slower).
+    # Stacked on a new tap axis: XLA:CPU still emits one slice fusion per tap plus a concatenate
+    # copy (it does not fuse large concatenations on either axis), but the supernet step
+    # compiles ~4 s faster than with the taps concatenated on the channel axis, at equal speed.
     return jnp.stack(cols, -2).reshape(-1, kh * kw * x.shape[-1])
 
 
