@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnas.models import Network, init
+from jaxnas.models import Network, init, kernel_fan_in
 from jaxnas.models.ops import compiler_options
 
 
@@ -45,8 +45,7 @@ def numpy_variables(net: Network, image_shape, seed: int = 0) -> dict:
     def fill(path, s):
         name = path[-1].key
         if name == "kernel":
-            fan_in = math.prod(s.shape[-4:-1] if len(s.shape) >= 4 else s.shape[:-1])
-            std = math.sqrt(2.0 / fan_in)
+            std = math.sqrt(2.0 / kernel_fan_in(s.shape))
             return jnp.asarray(rng.normal(0, std, s.shape), jnp.float32)
         return jnp.ones(s.shape, jnp.float32) if name in ("scale", "var") else \
             jnp.zeros(s.shape, jnp.float32)

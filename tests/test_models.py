@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnas.models import Network, init, one_hot, supernet_to_per_edge
+from jaxnas.models import Network, init, kernel_fan_in, one_hot, supernet_to_per_edge
 
 C, N, K, HW, B = 4, 1, 10, 8, 4
 TOL = dict(rtol=1e-5, atol=1e-5)
@@ -27,8 +27,7 @@ def _np_variables(net: Network, hw: int, seed: int) -> dict:
     def fill(path, s):
         name = path[-1].key
         if name == "kernel":
-            fan_in = math.prod(s.shape[-4:-1] if len(s.shape) >= 4 else s.shape[:-1])
-            return jnp.asarray(rng.normal(size=s.shape) / math.sqrt(fan_in),
+            return jnp.asarray(rng.normal(size=s.shape) / math.sqrt(kernel_fan_in(s.shape)),
                                jnp.float32)
         if name == "var":
             return jnp.asarray(rng.uniform(0.5, 1.5, s.shape), jnp.float32)
@@ -93,28 +92,28 @@ def test_fused_equals_mixed(fused, train, seed):
     _close(yf, ym)
 
 
-@pytest.mark.parametrize("train", [True])  # eval mode of the scanned layout: the N=1 tests above
-def test_scanned_stages_equal_unrolled_cells(train):
-    """With N=2, the scanned fused supernet (parameters stacked per stage) equals the unrolled
-    mixed network on the unstacked, unfused parameters, and the stacked layout is what
-    ``supernet_to_per_edge`` expects."""
+def test_scanned_stages_equal_unrolled_cells():
+    """With N=2 in training mode, the scanned fused supernet (parameters stacked per stage)
+    equals the unrolled mixed network on the unstacked, unfused parameters, outputs and running
+    statistics; the stacked layout is what ``supernet_to_per_edge`` expects. (Evaluation mode of
+    the scanned layout: the N=1 tests above.)"""
     net = Network(C, 2, K, cell="fused")
     v = _np_variables(net, HW, 4)
     assert v["params"]["stage1_cells"]["cell"]["node0_conv3x3"]["kernel"].shape == (2, 3, 3, 2 * C,
                                                                                    6 * C)
+    assert kernel_fan_in((2, 3, 3, 2 * C, 6 * C)) == kernel_fan_in((3, 3, 2 * C, 6 * C)) == 18 * C
     unrolled = Network(C, 2, K, cell="fused", scan=False)
     assert "stage1_cell1" in jax.eval_shape(lambda: init(jax.random.key(0), unrolled,
                                                          (HW, HW, 3)))["params"]
     x = jax.random.normal(jax.random.key(5, impl="rbg"), (B, HW, HW, 3))
     w = jax.nn.softmax(jax.random.normal(jax.random.key(6), (6, 5)) * 2, -1)
     mixed = Network(C, 2, K, cell="mixed")
-    ys, ss = _apply(net, v, x, w, train)
-    ym, sm = _apply(mixed, supernet_to_per_edge(v, C), x, w, train)
+    ys, ss = _apply(net, v, x, w, True)
+    ym, sm = _apply(mixed, supernet_to_per_edge(v, C), x, w, True)
     assert float(jnp.std(ys)) > 1e-3
     _close(ys, ym)
-    if train:
-        _trees_close(supernet_to_per_edge({"params": v["params"], **ss}, C)["batch_stats"],
-                     sm["batch_stats"])
+    _trees_close(supernet_to_per_edge({"params": v["params"], **ss}, C)["batch_stats"],
+                 sm["batch_stats"])
 
 
 @pytest.mark.slow  # two gradient compilations: ~100 s on a contended 2-core CPU

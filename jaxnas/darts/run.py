@@ -52,9 +52,12 @@ def build(config: dict) -> tuple[Network, tuple[Any, Any]]:
     c = make_config(**{k: v for k, v in config.items() if k != "derived"})
     ds = data.load(c["dataset"], split="train", image_dir=c["image_dir"],
                    max_examples=c["max_examples"], seed=c["seed"])
-    net = Network(channels=c["channels"], cells_per_stage=c["cells"],
-                  num_classes=int(ds.num_classes), scan=c["scan"])
-    return net, data.search_split(ds, c["seed"])
+    return _network(c, int(ds.num_classes)), data.search_split(ds, c["seed"])
+
+
+def _network(config: dict, num_classes: int) -> Network:
+    return Network(channels=config["channels"], cells_per_stage=config["cells"],
+                   num_classes=num_classes, scan=config["scan"])
 
 
 def _optimizers(config: dict, steps_per_epoch: int):
@@ -68,9 +71,14 @@ def _abstract_state(net, config, derived, sharding):
     return ckpt.abstract_like(shapes, sharding)
 
 
+# Options added after work directories were first written, with the value that reproduces what
+# those directories hold (before scanned stages, the cells were unrolled).
+_LEGACY_DEFAULTS = {"scan": False}
+
+
 def _read_config(workdir: Path) -> dict | None:
     p = workdir / "config.json"
-    return json.loads(p.read_text()) if p.exists() else None
+    return {**_LEGACY_DEFAULTS, **json.loads(p.read_text())} if p.exists() else None
 
 
 def load_run(workdir: str | Path, sharding=None) -> tuple[dict, TrainState]:
@@ -93,8 +101,7 @@ def load_run(workdir: str | Path, sharding=None) -> tuple[dict, TrainState]:
         raise FileNotFoundError(f"{workdir / 'config.json'} does not exist; is {workdir} a "
                                 "`jaxnas darts` work directory?")
     derived = config["derived"]
-    net = Network(channels=config["channels"], cells_per_stage=config["cells"],
-                  num_classes=derived["num_classes"], scan=config.get("scan", False))
+    net = _network(config, derived["num_classes"])
     sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     mgr = ckpt.make_manager(workdir / "checkpoints", config.get("keep", 3))
     got = ckpt.restore_latest(mgr, _abstract_state(net, config, derived, sharding))
@@ -152,7 +159,6 @@ def train(config: dict, workdir: str | Path, progress: bool = True) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     saved = _read_config(workdir)
     if saved is not None:
-        saved.setdefault("scan", False)  # written before scanned stages existed: unrolled layout
         diff = config_differences(saved, config)
         if diff:
             raise ValueError(

@@ -16,6 +16,7 @@ variables into its parameter layout, so a one-hot ``op_weights`` gives the stand
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 
 import flax.linen as nn
@@ -133,6 +134,13 @@ def supernet_to_per_edge(variables: dict, channels: int) -> dict:
             params[name], stats[name] = unfuse_cell_params(params[name], stats[name],
                                                            channels * 2**s)
     return {"params": params, "batch_stats": stats}
+
+
+def kernel_fan_in(shape: Sequence[int]) -> int:
+    """Fan-in of a ``kernel`` parameter of :class:`Network`: ``kh * kw * Cin`` for a convolution
+    ``[kh, kw, Cin, Cout]``, also when stacked over a scanned stage (``[N, kh, kw, Cin, Cout]``);
+    ``Din`` for the classifier ``[Din, Dout]``."""
+    return math.prod(shape[-4:-1] if len(shape) >= 4 else shape[:-1])
 
 
 def init(key: jax.Array, net: Network, image_shape: Sequence[int] = (32, 32, 3)) -> dict:

@@ -51,8 +51,9 @@ def compiler_options() -> dict | None:
 
     On CPU, ``xla_llvm_disable_expensive_passes``: the time of a supernet step is in library
     GEMMs and memory-bound elementwise loops, and skipping LLVM's expensive optimisations
-    compiles the C=16, N=5 training step in 16.5 s instead of 19.5 s (2-core CPU) at unchanged
-    throughput (experiments/RESULTS.md, section 4). Other backends: ``None`` (XLA's defaults).
+    compiles the C=16, N=5 training step about 3 s faster (2-core CPU, mean of four alternating
+    pairs: 19.2 s against 21.9 s) at unchanged throughput (experiments/RESULTS.md, section 4).
+    Other backends: ``None`` (XLA's defaults).
     """
     return {"xla_llvm_disable_expensive_passes": True} if on_cpu() else None
 
@@ -199,7 +200,8 @@ def conv2d(x: jax.Array, kernel: jax.Array, stride: int = 1, padding: int = 0,
     * "same" padding, stride 1 (the cell convolutions): the forward pass is a loop of im2col
       GEMMs over chunks of :data:`CHUNK_PIXELS` pixels; the backward pass is one loop computing,
       per chunk, the input gradient (``col2im(dy @ K^T)``: per-tap contributions summed back
-      into the pixels they came from) and the chunk's share of the kernel gradient ``patches^T @ dy``. A 1x1 kernel is one GEMM;
+      into the pixels they came from) and the chunk's share of the kernel gradient
+      ``patches^T @ dy``. A 1x1 kernel is one GEMM;
     * anything else (stride 2 in the reduction blocks): XLA's convolution and input gradient,
       the chunked im2col kernel gradient.
 
