@@ -14,12 +14,12 @@ selected architectures and their NAS-Bench-201 test accuracies next to the publi
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
 from pathlib import Path
 
+import configs  # experiments/configs (this script's directory is on sys.path)
 import numpy as np
 
 from jaxnas import darts
@@ -44,13 +44,7 @@ BEST_C10 = 94.37  # the best CIFAR-10 test accuracy in NAS-Bench-201
 
 
 def load_config(name: str) -> dict:
-    path = Path(__file__).parent / "configs" / f"{name}.py"
-    if not path.is_file():
-        raise FileNotFoundError(f"no config {path}; use darts_pt_quick or darts_pt_full")
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.get_config()
+    return configs.load(name).get_config()
 
 
 def _last_metrics(workdir: Path) -> dict:

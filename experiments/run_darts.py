@@ -6,10 +6,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
+
+import configs  # experiments/configs (this script's directory is on sys.path)
 
 from jaxnas import darts
 
@@ -19,13 +19,11 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     name, _, variant = argv[0].partition(":")
-    path = Path(__file__).parent / "configs" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or not path.is_file():
-        print(f"no config {path}", file=sys.stderr)
+    try:
+        mod = configs.load(name)
+    except FileNotFoundError as e:
+        print(e, file=sys.stderr)
         return 2
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     result = darts.train(darts.make_config(**mod.get_config(variant)), argv[1])
     print(json.dumps({k: v for k, v in result.items() if k != "config"}, indent=2))
     return 0

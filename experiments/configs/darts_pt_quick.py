@@ -19,16 +19,11 @@ about 10-15 minutes on a contended 2-core CPU (compilation included).
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+from configs import darts_pt_full
 
 
 def get_config() -> dict:
-    path = Path(__file__).with_name("darts_pt_full.py")
-    spec = importlib.util.spec_from_file_location("darts_pt_full", path)
-    full = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(full)
-    config = full.get_config()
+    config = darts_pt_full.get_config()
     config["search"].update(max_examples=8000, channels=8, cells=1, batch_size=32, epochs=4,
                             ckpt_every=125)
     config["select"].update(tune_epochs=2, steps_per_epoch=20, valid_batches=32)

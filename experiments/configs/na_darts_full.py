@@ -16,19 +16,11 @@ at this budget in the reference PyTorch code).
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-
-def _base(name: str) -> dict:
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.get_config()
+from configs import load
 
 
 def get_config(base: str = "darts_pt_full", na_samples: int = 4) -> dict:
-    config = _base(base)
+    config = load(base).get_config()
     config["variants"] = {"darts": {}, "na_darts": {"objective": "neighborhood",
                                                     "na_samples": na_samples}}
     config["title"] = "NA-DARTS vs DARTS on NAS-Bench-201"

@@ -16,13 +16,8 @@ the development CPU (2 cores), most of it the NA search.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+from configs import na_darts_full
 
 
 def get_config() -> dict:
-    spec = importlib.util.spec_from_file_location("na_darts_full",
-                                                  Path(__file__).with_name("na_darts_full.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.get_config(base="darts_pt_quick", na_samples=2)
+    return na_darts_full.get_config(base="darts_pt_quick", na_samples=2)
