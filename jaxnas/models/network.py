@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnas.models.cell import DiscreteCell, FusedSearchCell, MixedSearchCell, unfuse_cell_params
-from jaxnas.models.ops import ResNetBasicBlock, batch_norm, conv
+from jaxnas.models.ops import ResNetBasicBlock, batch_norm, conv, on_cpu
 from jaxnas.spaces import nb201
 
 CELLS = {"fused": FusedSearchCell, "mixed": MixedSearchCell}
@@ -143,11 +143,26 @@ def kernel_fan_in(shape: Sequence[int]) -> int:
     return math.prod(shape[-4:-1] if len(shape) >= 4 else shape[:-1])
 
 
+@functools.cache
+def _jitted_init():
+    # Initialisation runs once per run, so it is compiled without XLA's backend optimisation: at
+    # the default level XLA:CPU spends ~25 s optimising the ~50 inlined truncated-normal samplers
+    # of the kernels (C=4, N=1 or C=16, N=5: 3.5-4 s this way). Eager op-by-op initialisation
+    # compiled ~300 small programs and took 35-55 s on a 2-core CPU.
+    opts = {"xla_backend_optimization_level": 0} if on_cpu() else None
+    return jax.jit(lambda net, key, x, w: net.init(key, x, w, train=False), static_argnums=0,
+                   compiler_options=opts)
+
+
 def init(key: jax.Array, net: Network, image_shape: Sequence[int] = (32, 32, 3)) -> dict:
-    """Initial variables ``{'params', 'batch_stats'}`` of ``net``. Consumes ``key``."""
+    """Initial variables ``{'params', 'batch_stats'}`` of ``net`` (one jitted program, cached per
+    network and image shape). Consumes ``key``."""
     x = jnp.zeros((1, *image_shape), jnp.float32)
     w = jnp.full((nb201.NUM_EDGES, nb201.NUM_OPS), 1.0 / nb201.NUM_OPS)
-    return dict(net.init(key, x, None if net.arch is not None else w, train=False))
+    w = None if net.arch is not None else w
+    if isinstance(key, jax.core.Tracer):  # inside a transformation (e.g. jax.eval_shape)
+        return dict(net.init(key, x, w, train=False))
+    return dict(_jitted_init()(net, key, x, w))
 
 
 def one_hot(arch) -> jax.Array:
