@@ -255,6 +255,31 @@ def test_split_batch_norm_equals_batch_norm_of_concatenation():
         v_ref, v = {**v_ref, **s_ref}, {**v, **s}
 
 
+def test_normalize_train_gradient_equals_autodiff_of_its_forward():
+    """The closed-form BatchNorm gradient against autodiff of the same forward arithmetic, with
+    cotangents on all three outputs (out, mean, var), in float64."""
+    from jaxnas.models.ops import BN_EPS, normalize_train
+
+    def reference(x):
+        xf = x
+        axes = tuple(range(x.ndim - 1))
+        mean = jnp.mean(xf, axes)
+        var = jnp.maximum(0.0, jnp.mean(jnp.square(xf), axes) - jnp.square(mean))
+        return (xf - mean) * jax.lax.rsqrt(var + BN_EPS), mean, var
+
+    rng = np.random.default_rng(0)
+    with jax.enable_x64(True):
+        x = jnp.asarray(rng.normal(0.5, 2.0, size=(4, 5, 5, 6)))
+        cts = (jnp.asarray(rng.normal(size=x.shape)), jnp.asarray(rng.normal(size=6)),
+               jnp.asarray(rng.normal(size=6)))
+        got_out, got_vjp = jax.vjp(lambda x: normalize_train(x, BN_EPS), x)
+        ref_out, ref_vjp = jax.vjp(reference, x)
+        for a, b in zip(got_out, ref_out, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+        for ct in (cts, (cts[0], 0 * cts[1], 0 * cts[2])):
+            np.testing.assert_allclose(got_vjp(ct)[0], ref_vjp(ct)[0], rtol=1e-10, atol=1e-12)
+
+
 def test_operation_semantics_none_zero_skip_identity():
     from jaxnas.models.cell import FusedSearchCell, MixedSearchCell
     from jaxnas.models.ops import apply_op

@@ -267,6 +267,68 @@ class Conv(nn.Module):
         return _conv(nn.relu(x) if self.relu else x, k, self.stride, pad)
 
 
+def _bn_axes(x: jax.Array) -> tuple[int, ...]:
+    return tuple(range(x.ndim - 1))
+
+
+def _stats_dtype(x: jax.Array):
+    return jnp.promote_types(x.dtype, jnp.float32)  # float32, or float64 for float64 inputs
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def normalize_train(x: jax.Array, epsilon: float = BN_EPS
+                    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Affine-free training-mode BatchNorm over all axes but the last: ``(out, mean, var)``.
+
+    ``mean`` and ``var = max(0, E[x^2] - E[x]^2)`` are batch statistics (float32, or float64 for
+    float64 inputs) and
+    ``out = (x - mean) * rsqrt(var + epsilon)``, the arithmetic of ``nn.BatchNorm`` without
+    scale and bias. The gradient is the closed form (``g``: cotangent of ``out``; cotangents of
+    ``mean`` and ``var`` are honoured too)::
+
+        dx = inv * (g - mean(g)) - (x - mean) * inv^3 * mean(g * (x - mean))
+
+    whose only large residual is ``x``. Autodiff of the forward pass kept three more tensors of
+    ``x``'s size (``2 x`` for the square and ``x - mean`` twice), which the supernet step wrote
+    and read back for every convolution of every cell.
+
+    Args:
+        x: ``[..., C]``.
+        epsilon: added to the variance.
+
+    Returns:
+        ``out`` (``x``'s dtype), ``mean [C]``, ``var [C]``.
+    """
+    return _normalize_fwd(x, epsilon)[0]
+
+
+def _normalize_fwd(x, epsilon):
+    axes = _bn_axes(x)
+    xf = x.astype(_stats_dtype(x))
+    mean = jnp.mean(xf, axes)
+    var_raw = jnp.mean(jnp.square(xf), axes) - jnp.square(mean)
+    var = jnp.maximum(0.0, var_raw)
+    inv = jax.lax.rsqrt(var + epsilon)
+    return (((xf - mean) * inv).astype(x.dtype), mean, var), (x, mean, inv, var_raw > 0)
+
+
+def _normalize_bwd(epsilon, res, cts):
+    x, mean, inv, positive = res
+    g, g_mean, g_var = cts
+    axes = _bn_axes(x)
+    n = x.size // x.shape[-1]
+    gf = g.astype(mean.dtype)
+    xc = x.astype(mean.dtype) - mean
+    sum_g = jnp.sum(gf, axes)
+    # Cotangent of var (zero where var was clipped at 0, as max's derivative there).
+    g_v = jnp.where(positive, g_var - 0.5 * inv**3 * jnp.sum(gf * xc, axes), 0.0)
+    dx = gf * inv + (g_mean - inv * sum_g) / n + (2.0 / n) * g_v * xc
+    return (dx.astype(x.dtype),)
+
+
+normalize_train.defvjp(_normalize_fwd, _normalize_bwd)
+
+
 class SplitBatchNorm(nn.Module):
     """Affine-free BatchNorm of several tensors as if they were concatenated on channels.
 
@@ -274,7 +336,8 @@ class SplitBatchNorm(nn.Module):
     same arithmetic as ``nn.BatchNorm(use_scale=False, use_bias=False)`` applied to
     ``jnp.concatenate(xs, -1)`` (float32 statistics, ``var = max(0, E[x^2] - E[x]^2)``, running
     averages updated only in training and not at initialisation), but without materialising the
-    concatenation. Per-channel normalisation makes the split exact.
+    concatenation. Per-channel normalisation makes the split exact. In training, each tensor goes
+    through :func:`normalize_train` (closed-form gradient, one residual).
     """
 
     momentum: float = BN_MOMENTUM
@@ -286,21 +349,18 @@ class SplitBatchNorm(nn.Module):
         total = sum(sizes)
         ra_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((total,), jnp.float32))
         ra_var = self.variable("batch_stats", "var", lambda: jnp.ones((total,), jnp.float32))
-        if use_running_average:
-            mean, var = ra_mean.value, ra_var.value
-        else:
-            axes = tuple(range(xs[0].ndim - 1))
-            stats = [(jnp.mean(x.astype(jnp.float32), axes),
-                      jnp.mean(jnp.square(x.astype(jnp.float32)), axes)) for x in xs]
-            mean = jnp.concatenate([m for m, _ in stats])
-            var = jnp.maximum(0.0, jnp.concatenate([m2 for _, m2 in stats]) - jnp.square(mean))
+        if not use_running_average:
+            res = [normalize_train(x, self.epsilon) for x in xs]
             if not self.is_initializing():
+                mean = jnp.concatenate([m for _, m, _ in res])
+                var = jnp.concatenate([v for _, _, v in res])
                 ra_mean.value = self.momentum * ra_mean.value + (1 - self.momentum) * mean
                 ra_var.value = self.momentum * ra_var.value + (1 - self.momentum) * var
-        inv = jax.lax.rsqrt(var + self.epsilon)
+            return [o for o, _, _ in res]
+        inv = jax.lax.rsqrt(ra_var.value + self.epsilon)
         out, off = [], 0
         for x, n in zip(xs, sizes, strict=True):
-            out.append(((x - mean[off:off + n]) * inv[off:off + n]).astype(x.dtype))
+            out.append(((x - ra_mean.value[off:off + n]) * inv[off:off + n]).astype(x.dtype))
             off += n
         return out
 
@@ -405,4 +465,5 @@ def apply_op(op: int, x: jax.Array, features: int, train: bool, edge: int) -> ja
 
 
 __all__ = ["BN_EPS", "BN_MOMENTUM", "Conv", "ReLUConvBN", "ResNetBasicBlock", "apply_op", "avg_pool_3x3",
-           "SplitBatchNorm", "batch_norm", "compiler_options", "conv", "conv2d", "fence", "on_cpu"]
+           "SplitBatchNorm", "batch_norm", "compiler_options", "conv", "conv2d", "fence",
+           "normalize_train", "on_cpu"]
