@@ -39,8 +39,9 @@ def register(sub) -> None:
     p.add_argument("--keep", type=int, default=3, help="checkpoints kept")
     p.add_argument("--no-augment", action="store_true", help="no crop/flip augmentation")
     p.add_argument("--no-scan", action="store_true",
-                   help="unroll the cells of each stage (compiles ~1.5x longer on CPU, steps "
-                        "~5-10%% faster there: worth it for long runs)")
+                   help="unroll the cells of each stage (compiles ~1.5x longer on CPU at about "
+                        "the same step speed; resumes work directories written before scanned "
+                        "stages)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_data_dir(p)
     add_json(p)
