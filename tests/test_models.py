@@ -257,19 +257,20 @@ def test_split_batch_norm_equals_batch_norm_of_concatenation():
 
 def test_normalize_train_gradient_equals_autodiff_of_its_forward():
     """The closed-form BatchNorm gradient against autodiff of the same forward arithmetic, with
-    cotangents on all three outputs (out, mean, var), in float64."""
+    cotangents on all three outputs (out, mean, var), in float64; channel 0 is constant, so its
+    variance is exactly 0 (the clipped branch)."""
     from jaxnas.models.ops import BN_EPS, normalize_train
 
     def reference(x):
-        xf = x
         axes = tuple(range(x.ndim - 1))
-        mean = jnp.mean(xf, axes)
-        var = jnp.maximum(0.0, jnp.mean(jnp.square(xf), axes) - jnp.square(mean))
-        return (xf - mean) * jax.lax.rsqrt(var + BN_EPS), mean, var
+        mean = jnp.mean(x, axes)
+        var = jnp.maximum(0.0, jnp.mean(jnp.square(x), axes) - jnp.square(mean))
+        return (x - mean) * jax.lax.rsqrt(var + BN_EPS), mean, var
 
     rng = np.random.default_rng(0)
     with jax.enable_x64(True):
-        x = jnp.asarray(rng.normal(0.5, 2.0, size=(4, 5, 5, 6)))
+        x = jnp.asarray(rng.normal(0.5, 2.0, size=(4, 5, 5, 6))).at[..., 0].set(1.5)
+        assert float(normalize_train(x, BN_EPS)[2][0]) == 0.0
         cts = (jnp.asarray(rng.normal(size=x.shape)), jnp.asarray(rng.normal(size=6)),
                jnp.asarray(rng.normal(size=6)))
         got_out, got_vjp = jax.vjp(lambda x: normalize_train(x, BN_EPS), x)

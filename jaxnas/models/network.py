@@ -158,8 +158,8 @@ def init(key: jax.Array, net: Network, image_shape: Sequence[int] = (32, 32, 3))
     """Initial variables ``{'params', 'batch_stats'}`` of ``net`` (one jitted program, cached per
     network and image shape). Consumes ``key``."""
     x = jnp.zeros((1, *image_shape), jnp.float32)
-    w = jnp.full((nb201.NUM_EDGES, nb201.NUM_OPS), 1.0 / nb201.NUM_OPS)
-    w = None if net.arch is not None else w
+    w = None if net.arch is not None else jnp.full((nb201.NUM_EDGES, nb201.NUM_OPS),
+                                                   1.0 / nb201.NUM_OPS)
     if isinstance(key, jax.core.Tracer):  # inside a transformation (e.g. jax.eval_shape)
         return dict(net.init(key, x, w, train=False))
     return dict(_jitted_init()(net, key, x, w))

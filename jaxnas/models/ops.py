@@ -281,9 +281,8 @@ def normalize_train(x: jax.Array, epsilon: float = BN_EPS
     """Affine-free training-mode BatchNorm over all axes but the last: ``(out, mean, var)``.
 
     ``mean`` and ``var = max(0, E[x^2] - E[x]^2)`` are batch statistics (float32, or float64 for
-    float64 inputs) and
-    ``out = (x - mean) * rsqrt(var + epsilon)``, the arithmetic of ``nn.BatchNorm`` without
-    scale and bias. The gradient is the closed form (``g``: cotangent of ``out``; cotangents of
+    float64 inputs) and ``out = (x - mean) * rsqrt(var + epsilon)``, the arithmetic of
+    ``nn.BatchNorm`` without scale and bias. The gradient is the closed form (``g``: cotangent of ``out``; cotangents of
     ``mean`` and ``var`` are honoured too)::
 
         dx = inv * (g - mean(g)) - (x - mean) * inv^3 * mean(g * (x - mean))
