@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 from jaxnas.jsonio import json_safe
@@ -11,8 +12,9 @@ from jaxnas.jsonio import json_safe
 
 class MetricWriter:
     """Appends epoch records to ``<workdir>/metrics.jsonl`` and scalars to TensorBoard event files
-    in ``<workdir>/tensorboard`` (tensorboardX if installed, else ``flax.metrics.tensorboard``,
-    else none). Only process 0 writes.
+    in ``<workdir>/tensorboard`` through tensorboardX (a declared dependency; it needs no
+    tensorflow). If tensorboardX cannot be imported or cannot write there, a warning says so and
+    only ``metrics.jsonl`` is written. Only process 0 writes.
 
     Args:
         workdir: the run directory.
@@ -34,13 +36,15 @@ class MetricWriter:
         tb_dir = str(Path(workdir) / "tensorboard")
         try:
             from tensorboardX import SummaryWriter
+
             self.tb = SummaryWriter(tb_dir)
-        except ImportError:
-            try:
-                from flax.metrics.tensorboard import SummaryWriter
-                self.tb = SummaryWriter(tb_dir)
-            except ImportError:
-                self.tb = None
+        except Exception as e:  # ImportError, or a writer that cannot create its folder
+            self.tb = None
+            warnings.warn(
+                f"no TensorBoard events will be written to {tb_dir} ({type(e).__name__}: {e}); "
+                f"install tensorboardX (`pip install tensorboardX`, a jaxnas dependency) to get "
+                f"them. metrics.jsonl is written as usual.",
+                RuntimeWarning, stacklevel=2)
 
     def write(self, record: dict) -> None:
         if not self.enabled:
@@ -51,17 +55,11 @@ class MetricWriter:
             for k, v in record.items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
                     name = k if "/" in k else f"search/{k}"
-                    if hasattr(self.tb, "add_scalar"):
-                        self.tb.add_scalar(name, v, record["step"])
-                    else:
-                        self.tb.scalar(name, v, record["step"])
+                    self.tb.add_scalar(name, v, record["step"])
             bench = record.get("benchmark") or {}
             for k, v in bench.items():
                 if k.endswith("_200") and isinstance(v, float):
-                    if hasattr(self.tb, "add_scalar"):
-                        self.tb.add_scalar(f"benchmark/{k}", v, record["step"])
-                    else:
-                        self.tb.scalar(f"benchmark/{k}", v, record["step"])
+                    self.tb.add_scalar(f"benchmark/{k}", v, record["step"])
             self.tb.flush()
 
     def close(self) -> None:
