@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnas import landscape as L
+from jaxnas.analysis import landscape as L
 from jaxnas.benchmarks import nb201 as B
 from jaxnas.search import ALGORITHMS, get_algorithm
 from jaxnas.search.compare import compile_run

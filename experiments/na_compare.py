@@ -18,7 +18,7 @@ Three measurements per dataset (cifar10, cifar100, imagenet16-120):
    neighbourhood score picks better architectures.
 3. **Does flatness predict generalisation?** Exactly over all 15,625 architectures: Spearman and
    Kendall tau-b between test accuracy and (a) validation accuracy, (b) the neighbourhood-aware
-   score of the validation accuracy (:func:`jaxnas.neighborhood.score_all`, radius 1 mean /
+   score of the validation accuracy (:func:`jaxnas.analysis.neighbourhood.score_all`, radius 1 mean /
    min, radius 2 mean); and the test accuracy of the top-1 / mean of the top-10 architectures
    under each criterion. Denoised (mean over seeds) and ``standard`` (one seed per
    architecture, averaged over 5 draws).
@@ -45,7 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnas import neighborhood as nbh
+from jaxnas.analysis import neighbourhood as nbh
 from jaxnas.benchmarks import nb201 as bench_lib
 from jaxnas.search import base, get_algorithm
 from jaxnas.search.compare import compile_run, flatness, plot, summarize

@@ -13,7 +13,7 @@ Command (about 10 minutes on the 2-core development CPU; ``--quick`` is about 2)
 
     PYTHONPATH=$PWD python experiments/theory_figures.py [--quick] [--data-dir DIR]
 
-All logic lives in :mod:`jaxnas.theory`, :mod:`jaxnas.synthetic`, :mod:`jaxnas.theory_plot`.
+All logic lives in :mod:`jaxnas.analysis.theory`, :mod:`jaxnas.analysis.synthetic`, :mod:`jaxnas.reports.theory_plot`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnas import synthetic, theory, theory_plot
+from jaxnas.analysis import synthetic, theory
+from jaxnas.reports import theory_plot
 from jaxnas.benchmarks import nb201 as bench_lib
 from jaxnas.spaces import nb201 as space
 

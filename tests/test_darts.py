@@ -24,9 +24,9 @@ import optax
 import pytest
 
 from jaxnas import darts, data
-from jaxnas.darts import checkpoint as ckpt
+from jaxnas import checkpoint as ckpt
 from jaxnas.darts import optim
-from jaxnas.neighborhood import sample_op_weight_neighbours
+from jaxnas.analysis.neighbourhood import sample_op_weight_neighbours
 from jaxnas.spaces import nb201
 
 REPO = Path(__file__).resolve().parent.parent

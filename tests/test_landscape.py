@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxnas import landscape as L
+from jaxnas.analysis import landscape as L
 from jaxnas.benchmarks import nb201 as B
 from jaxnas.spaces import nb201 as S
 

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jaxnas.darts import magnitude_select
-from jaxnas.selection import loop, toy
+from jaxnas.selection import loop
+from tests.fixtures import toy_supernet as toy
 from jaxnas.selection import perturbation as pt
 
 E, K = 6, 5

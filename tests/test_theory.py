@@ -1,5 +1,5 @@
-"""Theorem 5.1 / Lemma 5.2 on a grid (jaxnas.theory) against closed forms and simulation
-(jaxnas.synthetic), density estimators, and the NAS-Bench-201 analysis."""
+"""Theorem 5.1 / Lemma 5.2 on a grid (jaxnas.analysis.theory) against closed forms and simulation
+(jaxnas.analysis.synthetic), density estimators, and the NAS-Bench-201 analysis."""
 
 import jax
 import jax.numpy as jnp
@@ -8,7 +8,7 @@ import pytest
 from jax.scipy.special import ndtri
 from scipy import stats as sps
 
-from jaxnas import synthetic, theory
+from jaxnas.analysis import synthetic, theory
 
 
 @pytest.mark.parametrize("n,s", [(15625, 24), (2000, 4), (500, 2)])

@@ -25,7 +25,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from jaxnas.landscape import analyze
+    from jaxnas.analysis.landscape import analyze
 
     results = []
     pairs = [(d, n) for d in args.dataset.split(",") for n in args.noise.split(",")]

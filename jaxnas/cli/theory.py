@@ -49,7 +49,7 @@ def register(sub) -> None:
 
 
 def _check(args) -> None:
-    from jaxnas import synthetic
+    from jaxnas.analysis import synthetic
 
     if not args.eps >= 0:
         raise ValueError(f"--eps must be >= 0, got {args.eps!r}")
@@ -83,7 +83,7 @@ def run(args) -> int:
     if args.synthetic is not None:
         import jax
 
-        from jaxnas import synthetic
+        from jaxnas.analysis import synthetic
 
         if not args.json:
             print(f"simulating {args.seeds} x {args.synthetic} on random {args.s}-regular "
@@ -103,7 +103,7 @@ def run(args) -> int:
         print_table(rows, ["quantity", "theory", "simulation", "95% CI"])
         return 0
 
-    from jaxnas.theory import analyze_benchmark
+    from jaxnas.analysis.theory import analyze_benchmark
 
     dataset = args.dataset or "cifar10"
     r = analyze_benchmark(dataset, args.noise, args.eps, args.seed, args.data_dir)
@@ -111,7 +111,7 @@ def run(args) -> int:
         import jax
         import numpy as np
 
-        from jaxnas import theory_plot
+        from jaxnas.reports import theory_plot
         from jaxnas.benchmarks import nb201 as bench_lib
         from jaxnas.spaces import nb201 as space
 

@@ -11,7 +11,7 @@ checkpoint/resume. Work directory contract and entry points: :mod:`jaxnas.darts.
     net, (w_half, a_half) = darts.build(config)                          # same net and data
 """
 
-from jaxnas.darts.checkpoint import restore_latest, tree_sha256
+from jaxnas.checkpoint import restore_latest, tree_sha256
 from jaxnas.darts.config import DEFAULTS, config_differences, make_config, mode_of
 from jaxnas.darts.magnitude import alpha_entropy, benchmark_of, magnitude_select
 from jaxnas.darts.optim import alpha_optimizer, weight_lr_schedule, weight_optimizer

@@ -7,7 +7,7 @@ Work directory contract (public; ``jaxnas select`` builds on it):
   ``derived`` (``image_shape``, ``num_classes``, ``steps_per_epoch``, ``total_steps``,
   ``num_devices``) needed to rebuild the state without loading images;
 * ``DIR/checkpoints/``: orbax steps with items ``state`` (:class:`TrainState`) and ``extra``
-  (:mod:`jaxnas.darts.checkpoint`);
+  (:mod:`jaxnas.checkpoint`);
 * ``DIR/metrics.jsonl``: one record per epoch; ``DIR/tensorboard/``: the same as events;
 * ``DIR/result.json``: the final result (:func:`train`'s return value).
 
@@ -26,7 +26,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxnas.darts import checkpoint as ckpt
+from jaxnas import checkpoint as ckpt
 from jaxnas.darts import optim, parallel
 from jaxnas.darts.config import config_differences, make_config, mode_of
 from jaxnas.darts.magnitude import alpha_entropy, benchmark_of, magnitude_select
@@ -112,7 +112,7 @@ def load_run(workdir: str | Path, sharding=None) -> tuple[dict, TrainState]:
 
 
 def params_sha256(state: TrainState) -> str:
-    """sha256 of the final weights and alpha: :func:`jaxnas.darts.checkpoint.tree_sha256` of
+    """sha256 of the final weights and alpha: :func:`jaxnas.checkpoint.tree_sha256` of
     ``{'alpha': state.alpha, 'params': state.params}`` (fixed tree order)."""
     return ckpt.tree_sha256({"alpha": state.alpha, "params": state.params})
 

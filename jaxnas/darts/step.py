@@ -10,7 +10,7 @@ finite-difference Hessian-vector product), ``fixed`` (alpha frozen, weights only
 "fix alpha").
 
 Objectives (static): ``darts`` (the validation loss at ``softmax(alpha)``) and ``neighborhood``
-(NA-DARTS: :func:`jaxnas.neighborhood.neighbourhood_loss`, the mean validation loss over
+(NA-DARTS: :func:`jaxnas.analysis.neighbourhood.neighbourhood_loss`, the mean validation loss over
 ``softmax(alpha)`` and ``k`` sampled radius-1 neighbours). The weight step always uses
 ``softmax(alpha)``.
 
@@ -28,7 +28,7 @@ import optax
 
 from jaxnas.darts.state import TrainState
 from jaxnas.models import Network
-from jaxnas.neighborhood import neighbourhood_loss
+from jaxnas.analysis.neighbourhood import neighbourhood_loss
 
 MODES = ("first", "second", "fixed")
 OBJECTIVES = ("darts", "neighborhood")

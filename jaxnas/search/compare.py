@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnas import neighborhood as nbh
+from jaxnas.analysis import neighbourhood as nbh
 from jaxnas.benchmarks import nb201 as bench_lib
 from jaxnas.search import base, get_algorithm
 from jaxnas.spaces import nb201 as space
@@ -53,7 +53,7 @@ def flatness(test: jax.Array, codes: jax.Array, radius: int = 1) -> tuple[jax.Ar
         radius: neighbours within this many changed edges (default 1: the 24 neighbours).
 
     Returns:
-        ``(mean, std)``, each ``[T]`` (see :func:`jaxnas.neighborhood.neighbour_stats`); compiled
+        ``(mean, std)``, each ``[T]`` (see :func:`jaxnas.analysis.neighbourhood.neighbour_stats`); compiled
         once per (shape, radius).
     """
     return _flatness(jnp.asarray(test), jnp.asarray(codes, jnp.int32), radius)

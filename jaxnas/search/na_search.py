@@ -2,7 +2,7 @@
 
 Wang, Cao, Li & Kitani, "Neighborhood-Aware Neural Architecture Search" (arXiv 2105.06369).
 An architecture's *score* is its validation accuracy aggregated over its neighbourhood
-(:mod:`jaxnas.neighborhood`); the returned architecture is the one with the best score.
+(:mod:`jaxnas.analysis.neighbourhood`); the returned architecture is the one with the best score.
 
 * **NA-RS** (the paper's neighbourhood-aware random search): every step draws a uniformly
   random architecture, queries it and every member of its neighbourhood, and scores it.
@@ -33,7 +33,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxnas import neighborhood as nbh
+from jaxnas.analysis import neighbourhood as nbh
 from jaxnas.search.base import (
     Algorithm,
     Landscape,

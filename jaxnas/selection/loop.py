@@ -11,7 +11,7 @@ reference runs ``5 * (E - 1)`` epochs and decides at epochs 0, 5, ..., 20 and at
 24, so only 4 epochs precede its last decision; here every interval is ``tune_epochs``.)
 
 The loop is generic: a :class:`Problem` supplies the batched scorer and the fine-tuning function
-of a concrete supernet (the toy in :mod:`jaxnas.selection.toy`, or the NAS-Bench-201 supernet).
+of a concrete supernet (the toy in :mod:`tests.fixtures.toy_supernet`, or the NAS-Bench-201 supernet).
 
 Resumability: the whole :class:`SelectionState` (decisions so far, edge order, every score,
 fine-tuned weights and optimizer state, the random key) is written with orbax after each decision
@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jaxnas.darts import checkpoint as ckpt
+from jaxnas import checkpoint as ckpt
 from jaxnas.selection import perturbation as pt
 
 
@@ -134,7 +134,7 @@ def _save(mngr, state: SelectionState) -> None:
 
 def _restore_latest(mngr, template: SelectionState) -> SelectionState | None:
     """The newest decision checkpoint that restores and matches its digest (corrupt or partial
-    ones are skipped with a warning, see :func:`jaxnas.darts.checkpoint.restore_latest`)."""
+    ones are skipped with a warning, see :func:`jaxnas.checkpoint.restore_latest`)."""
     sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     got = ckpt.restore_latest(mngr, ckpt.abstract_like(template, sharding))
     return None if got is None else got[0]

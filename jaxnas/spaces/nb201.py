@@ -20,13 +20,17 @@ architectures that differ in exactly one edge.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxnas.spaces.base import ProductSpace
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 NUM_OPS = len(OPS)
@@ -290,3 +294,61 @@ def _canonical_rep(rule: str) -> np.ndarray:
     first = np.full(ids.max() + 1, NUM_ARCHS, np.int32)
     np.minimum.at(first, ids, np.arange(NUM_ARCHS, dtype=np.int32))
     return first[ids]
+
+
+# --------------------------------------------------------------------------------------------
+# The registered space object.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class NB201Space(ProductSpace):
+    """NAS-Bench-201 as a :class:`jaxnas.spaces.base.SearchSpace`: ``int32[6]`` encodings, key =
+    base-5 code, official strings, and a supernet with operation weights ``[6, 5]``."""
+
+    name: str = "nb201"
+    ops: tuple[str, ...] = OPS
+    num_edges: int = NUM_EDGES
+
+    def validate(self, arch: Any) -> np.ndarray:
+        return validate(arch)
+
+    def to_string(self, arch: Any) -> str:
+        return to_string(arch)
+
+    def from_string(self, s: str) -> np.ndarray:
+        return from_string(s)
+
+    def canonical_string(self, arch: Any, rule: str = "nb201") -> str:
+        """See :func:`canonical_string`."""
+        return canonical_string(arch, rule)
+
+    @property
+    def alpha_shapes(self) -> tuple[int, int]:
+        return (NUM_EDGES, NUM_OPS)
+
+    def discretize(self, alpha: Any) -> np.ndarray:
+        """The operation with the largest alpha on each edge (ties: the lowest index)."""
+        a = np.asarray(alpha)
+        if a.shape != (NUM_EDGES, NUM_OPS):
+            raise ValueError(f"NB201 alpha must have shape [{NUM_EDGES}, {NUM_OPS}] "
+                             f"(edges, operations), got {a.shape}")
+        return np.argmax(a, -1).astype(np.int32)
+
+    def one_hot(self, arch: Any) -> jax.Array:
+        return jax.nn.one_hot(jnp.asarray(arch, jnp.int32), NUM_OPS)
+
+    def decisions(self) -> list[tuple[str, int]]:
+        return [("", e) for e in range(NUM_EDGES)]
+
+
+SPACE = NB201Space()
+
+
+def _register() -> None:
+    from jaxnas.spaces import register
+
+    register(SPACE)
+
+
+_register()

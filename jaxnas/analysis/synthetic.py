@@ -1,10 +1,10 @@
-"""Synthetic loss landscapes on neighbourhood graphs, to test the theory of :mod:`jaxnas.theory`.
+"""Synthetic loss landscapes on neighbourhood graphs, to test the theory of :mod:`jaxnas.analysis.theory`.
 
 Graphs are neighbour tables ``int32[N, S]``: the NAS-Bench-201 graph
 (:func:`jaxnas.spaces.nb201.neighbour_table`) or a random ``s``-regular graph
 (:func:`random_regular_graph`). Landscapes are Gaussian fields on a graph, given as losses
 (lower is better) in normal scores, so ``pdf_n`` is ``N(0, 1)`` and ``pdf_e`` is the Gaussian
-copula of the field's neighbour correlation ``rho`` (:func:`jaxnas.theory.gaussian_model`):
+copula of the field's neighbour correlation ``rho`` (:func:`jaxnas.analysis.theory.gaussian_model`):
 
 * ``iid``: independent ``N(0, 1)`` losses (``rho = 0``), the theory's sanity check;
 * ``markov``: the Gaussian Markov random field whose precision is that of a Gaussian Markov
@@ -45,7 +45,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxnas import landscape, theory
+from jaxnas.analysis import landscape, theory
 
 MODELS: tuple[str, ...] = ("iid", "markov", "heat")
 
@@ -328,10 +328,10 @@ def compare(
     """Theory against simulation on random ``s``-regular graphs (one point of the knob).
 
     Simulates ``num_seeds`` landscapes (a fresh graph each, :func:`simulate`) and evaluates
-    Theorem 5.1 for the Gaussian neighbour model (:func:`jaxnas.theory.gaussian_model`) at the
+    Theorem 5.1 for the Gaussian neighbour model (:func:`jaxnas.analysis.theory.gaussian_model`) at the
     model's correlation: the nominal ``rho`` for ``iid``/``markov``, the measured mean neighbour
     correlation for ``heat`` (which has no nominal one). The theory is also evaluated on the
-    densities estimated from the first seed's landscape (:func:`jaxnas.theory.predict_landscape`).
+    densities estimated from the first seed's landscape (:func:`jaxnas.analysis.theory.predict_landscape`).
     Losses are normal scores, so ``eps`` is in normal-score units and the threshold
     ``l* + eps`` is the same for every seed. Consumes ``key``.
 

@@ -1,4 +1,4 @@
-"""Figures for the theory of local search (:mod:`jaxnas.theory`): neighbourhood distributions
+"""Figures for the theory of local search (:mod:`jaxnas.analysis.theory`): neighbourhood distributions
 of a tabular landscape, and theory against simulation over a smoothness knob.
 
 Matplotlib is imported lazily (Agg backend); every function draws on a given ``Axes`` or writes
@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnas import theory
+from jaxnas.analysis import theory
 
 
 def accuracy_densities(
@@ -90,7 +90,7 @@ def neighbourhood_figure(panels: list[tuple[str, np.ndarray]], nbr, path) -> Non
 
 def simulation_figure(series: dict[str, list[dict]], path) -> None:
     """Theory against simulation over the knob: one row per series, columns #local minima and
-    fraction within eps. ``series`` maps a label to :func:`jaxnas.synthetic.compare` dicts."""
+    fraction within eps. ``series`` maps a label to :func:`jaxnas.analysis.synthetic.compare` dicts."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -13,7 +13,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxnas import neighborhood as N
+from jaxnas.analysis import neighbourhood as N
 from jaxnas import search
 from jaxnas.benchmarks import nb201 as B
 from jaxnas.search import base

@@ -508,7 +508,7 @@ def analyze_benchmark(
     The loss is ``100 - validation accuracy`` under the noise model (seed ``seed`` for its
     draw); the theory uses ``pdf_n``/``pdf_e`` estimated from all neighbour pairs
     (:func:`predict_landscape`), the measurement is best-improvement local search from every
-    architecture (:func:`jaxnas.landscape.all_starts`, strict improvement).
+    architecture (:func:`jaxnas.analysis.landscape.all_starts`, strict improvement).
 
     Args:
         dataset: ``cifar10``, ``cifar100`` or ``imagenet16-120``.
@@ -530,7 +530,7 @@ def analyze_benchmark(
     """
     import time
 
-    from jaxnas import synthetic  # imports this module: import here, not at the top
+    from jaxnas.analysis import synthetic  # imports this module: import here, not at the top
     from jaxnas.benchmarks import nb201 as bench_lib
     from jaxnas.spaces import nb201 as space
 

@@ -1,0 +1,391 @@
+"""The search-space interface every space implements, and a generic product ("edge x op") space.
+
+A search space is a *value*: a static, hashable object (a frozen dataclass) handed to ``jit`` as a
+static argument or carried as a static field of a pytree. It owns everything that names edges or
+operations, so that search algorithms, landscape analysis, the DARTS trainer and architecture
+selection never name a particular space.
+
+An architecture is a fixed-shape integer array (:attr:`SearchSpace.arch_shape`). Spaces whose
+neighbourhoods vary in size (graph cells) pad them to :attr:`SearchSpace.max_neighbours` rows
+and return a validity mask.
+
+The *key* of an architecture (:meth:`SearchSpace.arch_key`) is what deduplication and table
+look-ups use: in an enumerable space (``num_archs`` is not ``None``) it is an ``int32[]`` in
+``[0, num_archs)``, the row of every tabular benchmark, and :meth:`SearchSpace.arch_of_key`
+inverts it; in a space too large to enumerate it is a fixed-width hash (``key_shape``, e.g.
+``uint32[2]``) of the canonical form.
+
+Adding a space means adding a module that defines a subclass and registers one instance with
+:func:`jaxnas.spaces.register`; see :mod:`jaxnas.spaces.nb201` and ``tests/fixtures/toy.py``.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import functools
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class SearchSpace(abc.ABC):
+    """A search space: encodings, neighbourhoods and (optionally) a supernet's alpha layout.
+
+    Subclasses are frozen dataclasses (static and hashable) and set the class attributes or
+    dataclass fields below. Every method that takes or returns JAX arrays is pure and jit/vmap-able
+    for one architecture; batch with ``jax.vmap``. String conversions run on the host.
+
+    Attributes:
+        name: registry name, e.g. ``'nb201'``.
+        arch_shape: shape of one encoding, e.g. ``(6,)``.
+        num_archs: size of the space, or ``None`` when it is too large to enumerate.
+        max_neighbours: rows of :meth:`neighbours` (valid ones first or masked).
+        key_shape: shape of :meth:`arch_key` (``()`` for an integer key).
+    """
+
+    name: str
+    arch_shape: tuple[int, ...]
+    num_archs: int | None
+    max_neighbours: int
+    key_shape: tuple[int, ...] = ()
+
+    # ---- encodings -------------------------------------------------------------------------
+
+    @property
+    def arch_dtype(self) -> Any:
+        """dtype of an encoding (``int32``)."""
+        return jnp.int32
+
+    @property
+    def key_dtype(self) -> Any:
+        """dtype of :meth:`arch_key`: ``int32`` for enumerable spaces, else ``uint32``."""
+        return jnp.int32 if self.num_archs is not None else jnp.uint32
+
+    @abc.abstractmethod
+    def validate(self, arch: Any) -> np.ndarray:
+        """Checks one encoding on the host; returns it as a numpy array of :attr:`arch_shape`.
+
+        Raises:
+            ValueError: naming the offending value and the expected form.
+        """
+
+    @abc.abstractmethod
+    def to_string(self, arch: Any) -> str:
+        """The community's string for one encoding (host side)."""
+
+    @abc.abstractmethod
+    def from_string(self, s: str) -> np.ndarray:
+        """Parses the community's string (host side); raises ValueError naming the culprit."""
+
+    def parse(self, arch: Any) -> np.ndarray:
+        """An encoding from a string or an array-like, validated (host side)."""
+        return self.from_string(arch) if isinstance(arch, str) else self.validate(arch)
+
+    # ---- pure functions --------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def sample(self, key: jax.Array) -> jax.Array:
+        """A uniformly random architecture. Consumes ``key``."""
+
+    @abc.abstractmethod
+    def neighbours(self, arch: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """The neighbourhood of one architecture in a fixed order.
+
+        Returns:
+            ``(archs, valid)``: ``[max_neighbours, *arch_shape]`` and ``bool[max_neighbours]``;
+            rows where ``valid`` is false are padding (their contents are unspecified).
+        """
+
+    def mutate(self, key: jax.Array, arch: jax.Array) -> jax.Array:
+        """One uniformly random valid neighbour of ``arch``. Consumes ``key``."""
+        nbrs, valid = self.neighbours(arch)
+        return nbrs[nth_valid(valid, jax.random.randint(key, (), 0, jnp.maximum(
+            jnp.sum(valid, dtype=jnp.int32), 1)))]
+
+    @abc.abstractmethod
+    def arch_key(self, arch: jax.Array) -> jax.Array:
+        """The canonical key of an architecture (``[..., *arch_shape] -> [..., *key_shape]``)."""
+
+    def arch_of_key(self, key: jax.Array) -> jax.Array:
+        """Inverse of :meth:`arch_key` for enumerable spaces (``[...] -> [..., *arch_shape]``)."""
+        raise NotImplementedError(f"space {self.name!r} is not enumerable; keys are hashes")
+
+    def keys_equal(self, a: jax.Array, b: jax.Array) -> jax.Array:
+        """Whether two keys (broadcastable) are equal, reduced over :attr:`key_shape`."""
+        eq = a == b
+        return jnp.all(eq, axis=tuple(range(-len(self.key_shape), 0))) if self.key_shape else eq
+
+    # ---- enumerable spaces: whole-space tables ---------------------------------------------
+
+    def all_archs(self) -> np.ndarray:
+        """Every architecture in key order, ``[num_archs, *arch_shape]`` (enumerable spaces)."""
+        raise NotImplementedError(f"space {self.name!r} is not enumerable")
+
+    def neighbour_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Keys of every architecture's neighbours, ``int32[N, S]``, and their mask ``bool[N, S]``.
+
+        Invalid entries hold the row's own key, so an argmax over values never moves there.
+        The default vmaps :meth:`neighbours` over :meth:`all_archs`.
+        """
+        if self.num_archs is None:
+            raise NotImplementedError(f"space {self.name!r} is not enumerable")
+        archs = jnp.asarray(self.all_archs())
+        nb, valid = jax.vmap(self.neighbours)(archs)
+        keys = self.arch_key(nb)
+        own = jnp.arange(self.num_archs, dtype=jnp.int32)[:, None]
+        return np.asarray(jnp.where(valid, keys, own), np.int32), np.asarray(valid)
+
+    # ---- neighbourhoods of a radius (neighbourhood-aware scores) ---------------------------
+
+    @property
+    def max_radius(self) -> int:
+        """The largest radius :meth:`neighbourhood` supports (1 unless a space says more)."""
+        return 1
+
+    def neighbourhood_size(self, radius: int) -> int:
+        """Rows of :meth:`neighbourhood` for ``radius`` (the centre included)."""
+        if radius == 0:
+            return 1
+        if radius == 1:
+            return 1 + self.max_neighbours
+        raise ValueError(f"space {self.name!r} supports neighbourhood radius 0 or 1, got {radius}")
+
+    def neighbourhood(self, arch: jax.Array, radius: int = 1) -> tuple[jax.Array, jax.Array]:
+        """The centre and every architecture within ``radius`` moves of it (``radius`` static).
+
+        Returns:
+            ``(archs, valid)``: ``[M, *arch_shape]`` with row 0 the centre, and ``bool[M]``.
+        """
+        arch = jnp.asarray(arch, self.arch_dtype)
+        if radius == 0:
+            return arch[None], jnp.ones((1,), bool)
+        self.neighbourhood_size(radius)  # validates the radius
+        nb, valid = self.neighbours(arch)
+        return (jnp.concatenate([arch[None], nb]),
+                jnp.concatenate([jnp.ones((1,), bool), valid]))
+
+    # ---- supernet spaces -------------------------------------------------------------------
+
+    @property
+    def alpha_shapes(self) -> Any:
+        """Shapes of the architecture weights as a pytree of tuples, or ``None`` (no supernet)."""
+        return None
+
+    def discretize(self, alpha: Any) -> np.ndarray:
+        """The magnitude rule: the architecture DARTS reads off ``alpha`` (host side)."""
+        raise NotImplementedError(f"space {self.name!r} has no supernet")
+
+    def one_hot(self, arch: Any) -> Any:
+        """Operation weights (the alpha pytree's layout) that select ``arch``."""
+        raise NotImplementedError(f"space {self.name!r} has no supernet")
+
+    def supernet(self, **kwargs) -> Any:
+        """The Flax supernet taking operation weights of :attr:`alpha_shapes`."""
+        raise NotImplementedError(f"space {self.name!r} has no supernet")
+
+    def decisions(self) -> list[tuple[str, int]]:
+        """The selection decisions of the supernet: ``(leaf, row)`` of every edge of alpha,
+        in order, with ``leaf`` a key path of the alpha pytree ('' for a single array)."""
+        raise NotImplementedError(f"space {self.name!r} has no supernet")
+
+
+def nth_valid(valid: jax.Array, n: jax.Array) -> jax.Array:
+    """Index of the ``n``-th ``True`` entry of ``valid: bool[S]`` (0-based; jit-able)."""
+    return jnp.argmax(jnp.cumsum(valid.astype(jnp.int32)) > n)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProductSpace(SearchSpace):
+    """Every edge takes one of ``len(ops)`` operations independently: ``K**E`` architectures.
+
+    An architecture is ``int32[E]``; its key is the base-``K`` number ``sum(arch[e] * K**e)``
+    (row of every table). The neighbours are the ``E (K - 1)`` architectures at Hamming distance
+    one: neighbour ``n`` changes edge ``n // (K - 1)`` to ``(arch[e] + 1 + n % (K - 1)) % K``.
+    Neighbourhoods of radius ``r`` are Hamming balls. Subclasses add string formats, a supernet
+    and benchmark-specific canonical forms.
+
+    Args:
+        name: registry name.
+        ops: operation names, in index order.
+        num_edges: ``E``.
+    """
+
+    name: str
+    ops: tuple[str, ...]
+    num_edges: int
+
+    def __post_init__(self):
+        if len(self.ops) < 2 or self.num_edges < 1:
+            raise ValueError(f"a product space needs >= 2 ops and >= 1 edge, got {self}")
+
+    # dataclass fields shadow the abstract attributes; derived values are properties
+    @property
+    def num_ops(self) -> int:
+        return len(self.ops)
+
+    @property
+    def arch_shape(self) -> tuple[int, ...]:  # type: ignore[override]
+        return (self.num_edges,)
+
+    @property
+    def num_archs(self) -> int:  # type: ignore[override]
+        return self.num_ops**self.num_edges
+
+    @property
+    def max_neighbours(self) -> int:  # type: ignore[override]
+        return self.num_edges * (self.num_ops - 1)
+
+    @property
+    def _pow(self) -> np.ndarray:
+        return np.array([self.num_ops**e for e in range(self.num_edges)], dtype=np.int32)
+
+    # ---- host side -------------------------------------------------------------------------
+
+    def validate(self, arch: Any) -> np.ndarray:
+        a = np.asarray(arch)
+        if a.shape != self.arch_shape:
+            raise ValueError(
+                f"a {self.name} architecture has {self.num_edges} edges, got shape {a.shape} "
+                f"({a.tolist()!r}); pass one operation index per edge")
+        if not np.issubdtype(a.dtype, np.integer) and not np.all(np.equal(np.mod(a, 1), 0)):
+            raise ValueError(f"operation indices must be integers, got {a.tolist()!r}")
+        a = a.astype(np.int64)
+        bad = (a < 0) | (a >= self.num_ops)
+        if bad.any():
+            e = int(np.argmax(bad))
+            raise ValueError(f"operation index {int(a[e])} on edge {e} is out of range "
+                             f"[0, {self.num_ops}); operations are {self.ops}")
+        return a.astype(np.int32)
+
+    def to_string(self, arch: Any) -> str:
+        """Comma-joined operation names, e.g. ``'a,b,c'`` (subclasses use their own format)."""
+        return ",".join(self.ops[i] for i in self.validate(arch))
+
+    def from_string(self, s: str) -> np.ndarray:
+        toks = s.split(",") if isinstance(s, str) else None
+        if toks is None or len(toks) != self.num_edges:
+            raise ValueError(f"expected {self.num_edges} comma-separated operations of "
+                             f"{self.ops}, got {s!r}")
+        unknown = [t for t in toks if t not in self.ops]
+        if unknown:
+            raise ValueError(f"unknown operation {unknown[0]!r} in {s!r}; known: {self.ops}")
+        return np.array([self.ops.index(t) for t in toks], np.int32)
+
+    # ---- pure functions --------------------------------------------------------------------
+
+    def arch_key(self, arch: jax.Array) -> jax.Array:
+        return jnp.sum(jnp.asarray(arch, jnp.int32) * self._pow, axis=-1)
+
+    def arch_of_key(self, key: jax.Array) -> jax.Array:
+        key = jnp.asarray(key, jnp.int32)
+        return (key[..., None] // self._pow) % self.num_ops
+
+    def sample(self, key: jax.Array) -> jax.Array:
+        # one integer draw: the same stream as drawing a key uniformly in [0, num_archs)
+        return self.arch_of_key(jax.random.randint(key, (), 0, self.num_archs, dtype=jnp.int32))
+
+    def neighbours(self, arch: jax.Array) -> tuple[jax.Array, jax.Array]:
+        arch = jnp.asarray(arch, jnp.int32)
+        s, k = self.max_neighbours, self.num_ops
+        edge = np.repeat(np.arange(self.num_edges, dtype=np.int32), k - 1)
+        shift = np.tile(np.arange(1, k, dtype=np.int32), self.num_edges)
+        out = jnp.broadcast_to(arch, (s, self.num_edges))
+        out = out.at[jnp.arange(s), edge].set((arch[edge] + shift) % k)
+        return out, jnp.ones((s,), bool)
+
+    def mutate(self, key: jax.Array, arch: jax.Array) -> jax.Array:
+        return self.neighbours(arch)[0][jax.random.randint(key, (), 0, self.max_neighbours)]
+
+    def all_archs(self) -> np.ndarray:
+        return _product_archs(self.num_ops, self.num_edges)
+
+    def neighbour_table(self) -> tuple[np.ndarray, np.ndarray]:
+        return _product_neighbour_table(self.num_ops, self.num_edges)
+
+    # ---- Hamming balls ---------------------------------------------------------------------
+
+    @property
+    def max_radius(self) -> int:
+        return self.num_edges
+
+    def neighbourhood_size(self, radius: int) -> int:
+        if isinstance(radius, bool) or int(radius) != radius or not 0 <= radius <= self.num_edges:
+            raise ValueError(f"neighbourhood radius must be an integer in [0, {self.num_edges}] "
+                             f"(edges changed), got {radius!r}")
+        return sum(math.comb(self.num_edges, j) * (self.num_ops - 1) ** j
+                   for j in range(int(radius) + 1))
+
+    def shift_patterns(self, radius: int) -> np.ndarray:
+        """Per-edge operation shifts of every member of the radius-``r`` ball, ``int32[M, E]``.
+
+        Member ``m`` of the ball around ``a`` is ``(a + shift[m]) % K``. Row 0 is all zeros (the
+        centre); then members by distance, within one distance edge subsets in lexicographic
+        order with the last edge's shift varying fastest, so the distance-1 rows follow
+        :meth:`neighbours`.
+        """
+        self.neighbourhood_size(radius)
+        return _shift_patterns(self.num_ops, self.num_edges, int(radius))
+
+    def neighbourhood(self, arch: jax.Array, radius: int = 1) -> tuple[jax.Array, jax.Array]:
+        shifts = self.shift_patterns(radius)
+        arch = jnp.asarray(arch, jnp.int32)
+        out = (arch + shifts) % self.num_ops
+        return out, jnp.ones((shifts.shape[0],), bool)
+
+    def neighbourhood_keys(self, key: jax.Array, radius: int = 1) -> jax.Array:
+        """Keys of the radius-``r`` ball around ``key`` (``[...] -> [..., M]``); entry 0 is the
+        centre. Arithmetic on keys, without decoding (fast inside the search loop)."""
+        shifts = self.shift_patterns(radius)
+        key = jnp.asarray(key, jnp.int32)
+        op = (key[..., None, None] // self._pow) % self.num_ops
+        return key[..., None] + jnp.sum(((op + shifts) % self.num_ops - op) * self._pow, -1)
+
+
+@functools.lru_cache(maxsize=16)
+def _product_archs(k: int, e: int) -> np.ndarray:
+    pw = np.array([k**i for i in range(e)], np.int64)
+    out = ((np.arange(k**e, dtype=np.int64)[:, None] // pw) % k).astype(np.int32)
+    out.setflags(write=False)
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _product_neighbour_table(k: int, e: int) -> tuple[np.ndarray, np.ndarray]:
+    pw = np.array([k**i for i in range(e)], np.int64)
+    edge = np.repeat(np.arange(e), k - 1)
+    shift = np.tile(np.arange(1, k), e)
+    code = np.arange(k**e, dtype=np.int64)[:, None]
+    op = (code // pw[edge]) % k
+    table = (code + ((op + shift) % k - op) * pw[edge]).astype(np.int32)
+    valid = np.ones(table.shape, bool)
+    table.setflags(write=False)
+    valid.setflags(write=False)
+    return table, valid
+
+
+@functools.lru_cache(maxsize=64)
+def _shift_patterns(k: int, e: int, radius: int) -> np.ndarray:
+    rows = [np.zeros(e, np.int32)]
+    for j in range(1, radius + 1):
+        for edges in itertools.combinations(range(e), j):
+            for shifts in itertools.product(range(1, k), repeat=j):
+                row = np.zeros(e, np.int32)
+                row[list(edges)] = shifts
+                rows.append(row)
+    out = np.stack(rows)
+    out.setflags(write=False)
+    return out
+
+
+def check_arch_batch(space: SearchSpace, archs: Sequence[Any]) -> np.ndarray:
+    """Validates a list of encodings or strings on the host; ``[n, *arch_shape]``."""
+    return np.stack([space.parse(a) for a in archs])
+
+
+__all__ = ["ProductSpace", "SearchSpace", "check_arch_batch", "nth_valid"]
