@@ -23,17 +23,26 @@ import csv
 import functools
 import os
 from pathlib import Path
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxnas import paths
+from jaxnas.benchmarks.tabular import (  # noqa: F401  (the noise models live there)
+    NOISE_MODELS,
+    NoisyTable,
+    Table,
+    check_noise,
+    make_table,
+    noisy_table,
+    noisy_valid,
+    objective,
+    permuted,
+)
 from jaxnas.spaces import nb201 as space
 
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16-120")
-NOISE_MODELS: tuple[str, ...] = ("denoised", "standard", "random")
 # dataset name -> column prefix in accuracies.csv and key in seeds.npz
 _CSV_PREFIX = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16-120": "imagenet16"}
 _SEED_KEY = {"cifar10": "cifar10_valid", "cifar100": "cifar100_valtest",
@@ -49,30 +58,11 @@ _HOW_TO_GET = (
 CACHE_NAME = "nb201_jaxnas.npz"
 
 
-class TabularBenchmark(NamedTuple):
-    """One dataset of NAS-Bench-201, all arrays in code order (a pytree, usable inside jit).
-
-    Attributes:
-        valid: 200-epoch validation accuracy (%), mean over seeds.  # [15625]
-        test: 200-epoch test accuracy (%), mean over seeds.  # [15625]
-        valid_12: 12-epoch validation accuracy (%).  # [15625]
-        test_12: 12-epoch test accuracy (%).  # [15625]
-        seeds: per-seed final accuracies (%), NaN where a seed is missing.  # [15625, 3]
-        seed_dev: each seed's deviation from the seed mean, 0 where missing.  # [15625, 3]
-        num_seeds: available seeds (2 or 3; missing ones are always the last).  # [15625]
-        index: official NAS-Bench-201 index of every code.  # [15625]
-        code: code of every official index (inverse of ``index``).  # [15625]
-    """
-
-    valid: jax.Array
-    test: jax.Array
-    valid_12: jax.Array
-    test_12: jax.Array
-    seeds: jax.Array
-    seed_dev: jax.Array
-    num_seeds: jax.Array
-    index: jax.Array
-    code: jax.Array
+#: NAS-Bench-201 tables are generic :class:`jaxnas.benchmarks.tabular.Table` objects; besides
+#: ``valid``/``test``/``seed_dev``/``num_seeds`` they carry ``valid_12``, ``test_12`` (12-epoch
+#: accuracies), ``seeds`` (per-seed values, NaN where missing), ``index`` (official index of every
+#: code) and ``code`` (code of every official index) as extra arrays.
+TabularBenchmark = Table
 
 
 def canonical_dataset(dataset: str) -> str:
@@ -166,21 +156,12 @@ def load(dataset: str = "cifar10", data_dir: str | os.PathLike | None = None) ->
     order[codes] = np.arange(space.NUM_ARCHS)  # order[code] = official index
     p = _CSV_PREFIX[d]
     seeds = raw["seeds_" + _SEED_KEY[d]][order]
-    ok = ~np.isnan(seeds)
-    if not np.all(ok.sum(1) >= 1) or np.any(~ok[:, :-1] & ok[:, 1:]):
-        raise ValueError("per-seed table: every architecture needs seeds packed to the left")
-    with np.errstate(invalid="ignore"):
-        dev = np.where(ok, seeds - np.nanmean(seeds, axis=1, keepdims=True), 0.0)
-    return TabularBenchmark(
-        valid=jnp.asarray(raw[f"{p}_valid_200"][order]),
-        test=jnp.asarray(raw[f"{p}_test_200"][order]),
-        valid_12=jnp.asarray(raw[f"{p}_valid_12"][order]),
-        test_12=jnp.asarray(raw[f"{p}_test_12"][order]),
-        seeds=jnp.asarray(seeds),
-        seed_dev=jnp.asarray(dev.astype(np.float32)),
-        num_seeds=jnp.asarray(ok.sum(1).astype(np.int32)),
-        index=jnp.asarray(order.astype(np.int32)),
-        code=jnp.asarray(codes.astype(np.int32)),
+    return make_table(
+        space.SPACE, raw[f"{p}_valid_200"][order], raw[f"{p}_test_200"][order], seeds,
+        valid_12=raw[f"{p}_valid_12"][order].astype(np.float32),
+        test_12=raw[f"{p}_test_12"][order].astype(np.float32),
+        index=order.astype(np.int32),
+        code=codes.astype(np.int32),
     )
 
 
@@ -218,87 +199,6 @@ def lookup(arch, data_dir: str | os.PathLike | None = None) -> dict[str, float]:
                             ("valid_12", b.valid_12), ("test_12", b.test_12)):
             out[f"{p}_{name}"] = float(table[c])
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# Noise models.
-# --------------------------------------------------------------------------------------------
-
-
-def check_noise(noise: str) -> str:
-    if noise not in NOISE_MODELS:
-        raise ValueError(f"unknown noise model {noise!r}; choose one of {NOISE_MODELS}")
-    return noise
-
-
-class NoisyTable(NamedTuple):
-    """One trial's validation landscape, queried lazily with :func:`noisy_valid` (jit-able).
-
-    ``value(code) = base[code] + dev[code, j]`` where the seed ``j`` is chosen among the
-    architecture's available seeds by an integer hash of ``(salt, code)``: the same code always
-    gives the same value within a trial, without materialising the whole landscape, and the
-    choice is uniform up to a 2^-32 bias (a full PRNG call per query costs several times more
-    inside the search loop on a CPU).
-    """
-
-    base: jax.Array  # [N]
-    dev: jax.Array  # [N, K] zeros for the deterministic noise models
-    num_seeds: jax.Array  # [N]
-    salt: jax.Array  # [] uint32, drawn from the trial's key
-
-
-def noisy_table(key: jax.Array, bench: TabularBenchmark, noise: str) -> NoisyTable:
-    """This trial's landscape under a noise model (``noise`` is static). Consumes ``key``.
-
-    ``denoised``: the mean validation accuracy. ``standard``: for every architecture one of its
-    available training seeds, drawn uniformly, fixed for the trial; its value is the denoised
-    value plus that seed's deviation from the seed mean, ``valid + (seed_j - mean seeds)``. On
-    cifar10 the per-seed values are validation accuracies whose mean equals ``valid`` (to 0.01%
-    for 84.5% of architectures), so this is the seed's own value; on cifar100 and imagenet16-120
-    the shared per-seed values are measured on the full test set, and the deviation carries that
-    run-to-run noise onto the validation accuracy. ``random``: the denoised values permuted over
-    architectures by ``key``.
-    """
-    check_noise(noise)
-    k_salt, k_perm = jax.random.split(key)
-    salt = jax.random.bits(k_salt, (), jnp.uint32)
-    zeros = jnp.zeros_like(bench.seed_dev)
-    if noise == "denoised":
-        return NoisyTable(bench.valid, zeros, bench.num_seeds, salt)
-    if noise == "random":
-        return NoisyTable(permuted(k_perm, bench.valid), zeros, bench.num_seeds, salt)
-    return NoisyTable(bench.valid, bench.seed_dev, bench.num_seeds, salt)
-
-
-def permuted(key: jax.Array, x: jax.Array) -> jax.Array:
-    """The values of ``x`` permuted over architectures (the ``random`` noise model)."""
-    return jax.random.permutation(key, x)
-
-
-def _hash32(x: jax.Array) -> jax.Array:
-    """The murmur3 32-bit finaliser: a cheap, well-mixing bijection on uint32."""
-    x = x ^ (x >> 16)
-    x = x * jnp.uint32(0x85EBCA6B)
-    x = x ^ (x >> 13)
-    x = x * jnp.uint32(0xC2B2AE35)
-    return x ^ (x >> 16)
-
-
-def noisy_valid(table: NoisyTable, code: jax.Array) -> jax.Array:
-    """Validation accuracy of ``code`` in this trial (any shape of codes)."""
-    code = jnp.asarray(code, jnp.int32)
-    h = _hash32(table.salt ^ _hash32(code.astype(jnp.uint32) + jnp.uint32(0x9E3779B9)))
-    j = (h % table.num_seeds[code].astype(jnp.uint32)).astype(jnp.int32)
-    return table.base[code] + jnp.take_along_axis(table.dev[code], j[..., None], axis=-1)[..., 0]
-
-
-def objective(key: jax.Array, bench: TabularBenchmark, noise: str) -> jax.Array:
-    """The whole validation landscape a trial sees, ``[15625]`` (jit-able; static ``noise``).
-
-    Equals :func:`noisy_valid` of :func:`noisy_table` at every code. Consumes ``key``.
-    """
-    table = noisy_table(key, bench, noise)
-    return noisy_valid(table, jnp.arange(bench.valid.shape[0], dtype=jnp.int32))
 
 
 # --------------------------------------------------------------------------------------------

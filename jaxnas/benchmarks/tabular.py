@@ -64,7 +64,8 @@ class Table:
 
 def make_table(space: SearchSpace, valid, test, seeds=None, **extra) -> Table:
     """A :class:`Table` from arrays in key order; ``seeds: [N, K]`` per-seed values (NaN where
-    missing, packed to the left) give the ``standard`` noise model its deviations.
+    missing, packed to the left) give the ``standard`` noise model its deviations and are kept
+    as ``extra['seeds']``.
 
     Raises:
         ValueError: if a shape does not match the space, or seeds are not packed to the left.
@@ -82,6 +83,8 @@ def make_table(space: SearchSpace, valid, test, seeds=None, **extra) -> Table:
                              f"got {arr.shape}")
     if seeds is None:
         seeds = valid[:, None]
+    else:
+        extra["seeds"] = seeds
     seeds = np.asarray(seeds, np.float32)
     ok = ~np.isnan(seeds)
     if seeds.ndim != 2 or seeds.shape[0] != n or not np.all(ok.sum(1) >= 1) or np.any(

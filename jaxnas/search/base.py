@@ -259,7 +259,7 @@ def fast_uniform(key: jax.Array, n: int) -> jax.Array:
     most of a step's cost on a CPU; one 64-bit draw hashed with the counter is ~10x cheaper and
     amply random for choosing neighbours and tournaments. Consumes ``key``.
     """
-    from jaxnas.benchmarks.nb201 import _hash32
+    from jaxnas.benchmarks.tabular import hash32 as _hash32
 
     b = jax.random.bits(key, (2,), jnp.uint32)
     i = jnp.arange(n, dtype=jnp.uint32)
