@@ -170,3 +170,13 @@ def test_nb201_theory_vs_measured(data_dir):
     d = report.analyze_benchmark("cifar10", "denoised", 0.0, 0, data_dir)
     assert d["measured_local_minima"] == 18
     assert 5 < d["predicted_local_minima"] < 60 and d["neighbour_rho"] > 0.5
+
+
+def test_benchmark_table_rows():
+    a = {"dataset": "cifar10", "noise": "denoised", "predicted_local_minima": 12.0974,
+         "measured_local_minima": 18, "predicted_frac_within_eps": 0.44224,
+         "measured_frac_within_eps": 0.502464, "neighbour_rho": 0.69432}
+    b = {**a, "predicted_frac_within_eps": 0.99584, "measured_frac_within_eps": 0.991872}
+    rows = report.benchmark_table_rows([a, b])
+    assert len(rows) == 3 and rows[0].startswith("| dataset | noise |")
+    assert rows[2] == "| cifar10 | denoised | 12.1 | 18 | 44.22 | 50.25 | 99.58 | 99.19 | 0.694 |"
