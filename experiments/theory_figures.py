@@ -13,7 +13,8 @@ Command (about 10 minutes on the 2-core development CPU; ``--quick`` is about 2)
 
     PYTHONPATH=$PWD python experiments/theory_figures.py [--quick] [--data-dir DIR]
 
-All logic lives in :mod:`jaxnas.analysis.theory`, :mod:`jaxnas.analysis.synthetic`, :mod:`jaxnas.reports.theory_plot`.
+All logic lives in :mod:`jaxnas.analysis.theory`, :mod:`jaxnas.analysis.synthetic` (maths) and
+:mod:`jaxnas.reports.theory`, :mod:`jaxnas.reports.theory_plot` (drivers, figures).
 """
 
 from __future__ import annotations
@@ -28,10 +29,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnas.analysis import synthetic, theory
+from jaxnas import spaces
+from jaxnas.analysis.landscape import neighbour_keys
+from jaxnas.benchmarks.tabular import NOISE_MODELS
+from jaxnas.reports import landscape as landscape_report
+from jaxnas.reports import theory as theory_report
 from jaxnas.reports import theory_plot
-from jaxnas.benchmarks import nb201 as bench_lib
-from jaxnas.spaces import nb201 as space
+
+SPACE = "nb201"
 
 FIG = Path(__file__).resolve().parent / "figures"
 
@@ -71,12 +76,13 @@ def main(argv=None) -> int:
     res_path = FIG / ("theory_results_quick.json" if args.quick else "theory_results.json")
     out: dict = json.loads(res_path.read_text()) if skip and res_path.exists() else {}
     out.update({"device": str(jax.devices()[0]), "jax": jax.__version__})
-    nbr = np.asarray(space.neighbour_table())
+    datasets = landscape_report.datasets(SPACE)
 
     if "a" not in skip:  # (a) neighbourhood distributions
         t0 = time.perf_counter()
-        panels = [(d, np.asarray(bench_lib.load(d, args.data_dir).valid))
-                  for d in bench_lib.DATASETS]
+        panels = [(d, np.asarray(landscape_report.load_table(SPACE, d, args.data_dir)[0].valid))
+                  for d in datasets]
+        nbr = neighbour_keys(spaces.get(SPACE))
         theory_plot.neighbourhood_figure(panels, nbr, FIG / "theory_neighbourhood.png")
         print(f"(a) theory_neighbourhood.png in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
 
@@ -86,7 +92,8 @@ def main(argv=None) -> int:
             pts = []
             for v in knob:
                 kw = {"steps": v} if model == "heat" else {"rho": v}
-                p = synthetic.compare(jax.random.key(0), model, n, s, seeds, args.eps, **kw)
+                p = theory_report.compare_synthetic(jax.random.key(0), model, n, s, seeds,
+                                                    args.eps, **kw)
                 pts.append(p)
                 print(f"(b) {label} knob={v}: LM theory {p['predicted_local_minima']:.1f} "
                       f"sim {p['measured_local_minima']:.1f} {p['measured_local_minima_ci']}; "
@@ -100,23 +107,15 @@ def main(argv=None) -> int:
 
     if "c" not in skip:  # (c) NAS-Bench-201 table
         rows = []
-        for d in bench_lib.DATASETS:
-            for noise in bench_lib.NOISE_MODELS:
+        for d in datasets:
+            for noise in NOISE_MODELS:
                 for eps in (0.0, 1.0):
-                    r = theory.analyze_benchmark(d, noise, eps, 0, args.data_dir)
+                    r = theory_report.analyze_benchmark(d, noise, eps, 0, args.data_dir,
+                                                        space=SPACE)
                     rows.append(r)
                     print(f"(c) {d} {noise} eps={eps}: {r}", file=sys.stderr, flush=True)
         out["nb201"] = rows
-        print("| dataset | noise | # local min. theory | measured | % within 0 theory | measured "
-              "| % within 1 pt theory | measured | neighbour rho |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-        for i in range(0, len(rows), 2):
-            a, b = rows[i], rows[i + 1]
-            print(f"| {a['dataset']} | {a['noise']} | {a['predicted_local_minima']:.1f} | "
-                  f"{a['measured_local_minima']} | {100 * a['predicted_frac_within_eps']:.2f} | "
-                  f"{100 * a['measured_frac_within_eps']:.2f} | "
-                  f"{100 * b['predicted_frac_within_eps']:.2f} | "
-                  f"{100 * b['measured_frac_within_eps']:.2f} | {a['neighbour_rho']:.3f} |")
+        print("\n".join(theory_report.benchmark_table_rows(rows)))
     res_path.write_text(json.dumps(out, indent=1))  # parts skipped keep their old numbers
     return 0
 

@@ -1,5 +1,6 @@
 """Theorem 5.1 / Lemma 5.2 on a grid (jaxnas.analysis.theory) against closed forms and simulation
-(jaxnas.analysis.synthetic), density estimators, and the NAS-Bench-201 analysis."""
+(jaxnas.analysis.synthetic), density estimators, and the NAS-Bench-201 analysis (the drivers in
+jaxnas.reports.theory)."""
 
 import jax
 import jax.numpy as jnp
@@ -9,6 +10,7 @@ from jax.scipy.special import ndtri
 from scipy import stats as sps
 
 from jaxnas.analysis import synthetic, theory
+from jaxnas.reports import theory as report
 
 
 @pytest.mark.parametrize("n,s", [(15625, 24), (2000, 4), (500, 2)])
@@ -106,7 +108,7 @@ def test_correlated_theory_inside_simulation_ci(s, rho):
     the truth one time in 20 (n=1000 with this key put the ring's prediction 0.15 above it)."""
     n = 2000
     eps = float(ndtri(0.02) - ndtri(0.5 / n))  # threshold l* + eps = the best 2%
-    r = synthetic.compare(jax.random.key(0), "markov", n, s, 16, eps, rho=rho)
+    r = report.compare_synthetic(jax.random.key(0), "markov", n, s, 16, eps, rho=rho)
     lo, hi = r["measured_local_minima_ci"]
     assert lo <= r["predicted_local_minima"] <= hi, r
     assert not lo <= n / (s + 1) <= hi, r
@@ -154,17 +156,27 @@ def test_errors():
     with pytest.raises(ValueError, match="unknown preimage method"):
         theory.preimage_sizes(jnp.eye(8), 1.0, 2, 1, method="x")
     with pytest.raises(ValueError, match="eps"):
-        synthetic.compare(jax.random.key(0), "iid", 100, 4, 2, -0.1)
+        report.compare_synthetic(jax.random.key(0), "iid", 100, 4, 2, -0.1)
 
 
 def test_nb201_theory_vs_measured(data_dir):
     """Random landscape: theory ~ n/(s+1) = 625 and measured 644 (RESULTS.md, seed 0);
     denoised: measured 18, theory predicts a few tens (it ignores cycles and correlations
     between neighbours)."""
-    r = theory.analyze_benchmark("cifar10", "random", 1.0, 0, data_dir)
+    r = report.analyze_benchmark("cifar10", "random", 1.0, 0, data_dir)
     assert r["measured_local_minima"] == 644 and (r["n"], r["s"]) == (15625, 24)
     assert r["predicted_local_minima"] == pytest.approx(625, rel=0.03)
     assert r["predicted_frac_within_eps"] == pytest.approx(r["measured_frac_within_eps"], abs=0.06)
-    d = theory.analyze_benchmark("cifar10", "denoised", 0.0, 0, data_dir)
+    d = report.analyze_benchmark("cifar10", "denoised", 0.0, 0, data_dir)
     assert d["measured_local_minima"] == 18
     assert 5 < d["predicted_local_minima"] < 60 and d["neighbour_rho"] > 0.5
+
+
+def test_benchmark_table_rows():
+    a = {"dataset": "cifar10", "noise": "denoised", "predicted_local_minima": 12.0974,
+         "measured_local_minima": 18, "predicted_frac_within_eps": 0.44224,
+         "measured_frac_within_eps": 0.502464, "neighbour_rho": 0.69432}
+    b = {**a, "predicted_frac_within_eps": 0.99584, "measured_frac_within_eps": 0.991872}
+    rows = report.benchmark_table_rows([a, b])
+    assert len(rows) == 3 and rows[0].startswith("| dataset | noise |")
+    assert rows[2] == "| cifar10 | denoised | 12.1 | 18 | 44.22 | 50.25 | 99.58 | 99.19 | 0.694 |"

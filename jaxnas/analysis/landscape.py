@@ -1,16 +1,23 @@
-"""Exact landscape analysis of a tabular search space (White, Nolen, Savani 2020, Section 4).
+"""Exact landscape analysis of an enumerable search space (White, Nolen, Savani 2020, Section 4).
 
 Local search here maximises validation accuracy (the paper minimises loss = 100 - accuracy).
 From an architecture ``v`` it moves to its best neighbour while that neighbour is *strictly*
 better; ``v`` is a **local optimum** ("local minimum" of the loss) when no neighbour is strictly
-better. Ties between equally good neighbours go to the first in the fixed neighbour order of
-:func:`jaxnas.spaces.nb201.neighbour_codes`. Plateaus (equal neighbours) therefore stop the
-search, as in the paper's Algorithm 1 (``while l(v_i) < l(v_{i-1})``).
+better. Ties between equally good neighbours go to the first in the fixed neighbour order of the
+space (the columns of its :meth:`~jaxnas.spaces.SearchSpace.neighbour_table`). Plateaus (equal
+neighbours) therefore stop the search, as in the paper's Algorithm 1
+(``while l(v_i) < l(v_{i-1})``).
+
+Every function takes the landscape as values in the space's key order and its neighbour table
+``int32[N, S]`` (:func:`neighbour_keys`); nothing here names a particular space. Padding entries
+of the table hold the row's own key, so they never win a strict comparison.
 
 Because best-improvement local search is deterministic given the landscape, the run from every
 start is a walk along the pointer ``next[v] = best improving neighbour of v`` (or ``v``). All
-15,625 walks are resolved at once by pointer doubling (``log2(longest walk)`` gathers), so the
-whole-space analysis and any number of random restarts cost a few milliseconds.
+``N`` walks are resolved at once by pointer doubling (``log2(longest walk)`` gathers), so the
+whole-space analysis (15,625 architectures for NAS-Bench-201) and any number of random restarts
+cost a few milliseconds. Drivers (loading a benchmark, timing, tables) live in
+:mod:`jaxnas.reports.landscape`.
 
 **Iterations** of a run count evaluated neighbourhoods, as Algorithm 1 does: a run from a local
 optimum takes 1 iteration; each improving move adds one.
@@ -24,11 +31,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnas.spaces import nb201 as space
+
+def neighbour_keys(space) -> np.ndarray:
+    """The neighbour table of an enumerable space, ``int32[N, S]`` in key order.
+
+    Args:
+        space: a :class:`jaxnas.spaces.SearchSpace` with ``num_archs`` not ``None``.
+
+    Raises:
+        ValueError: if the space is not enumerable.
+    """
+    if getattr(space, "num_archs", None) is None:
+        raise ValueError(f"landscape analysis needs an enumerable space (num_archs not None), "
+                         f"got {getattr(space, 'name', space)!r}")
+    keys, _ = space.neighbour_table()  # invalid entries already hold the row's own key
+    return np.asarray(keys, np.int32)
 
 
 class AllStarts(NamedTuple):
-    """Best-improvement local search from every architecture (all arrays in code order)."""
+    """Best-improvement local search from every architecture (all arrays in key order)."""
 
     next: jax.Array  # [N] best strictly improving neighbour, or itself at a local optimum
     terminal: jax.Array  # [N] where local search started at v stops
@@ -71,9 +92,14 @@ def resolve_walks(nxt: jax.Array) -> tuple[jax.Array, jax.Array]:
     return terminal, moves
 
 
-def all_starts(values: jax.Array, nbr: jax.Array | None = None) -> AllStarts:
-    """Best-improvement local search from every architecture (jit-able)."""
-    nbr = jnp.asarray(space.neighbour_table() if nbr is None else nbr)
+def all_starts(values: jax.Array, nbr: jax.Array) -> AllStarts:
+    """Best-improvement local search from every architecture (jit-able).
+
+    Args:
+        values: accuracy of every architecture in key order (higher is better).  # [N]
+        nbr: neighbour table (:func:`neighbour_keys`).  # [N, S]
+    """
+    nbr = jnp.asarray(nbr)
     nxt = best_improving_neighbour(values, nbr)
     terminal, moves = resolve_walks(nxt)
     is_opt = nxt == jnp.arange(values.shape[0], dtype=nxt.dtype)
@@ -94,19 +120,25 @@ def random_restarts(key: jax.Array, starts: AllStarts, num: int) -> tuple[jax.Ar
 
 
 class LandscapeStats(NamedTuple):
+    """Host-side summary of one landscape (:func:`stats`)."""
+
     num_archs: int
     num_local_minima: int
     mean_iterations: float
     frac_reach_global: float
-    global_arch: int  # code of the global optimum
+    global_arch: int  # key of the global optimum
     basin_sizes: np.ndarray  # [num_local_minima] starts ending at each local optimum, descending
     minima_values: np.ndarray  # [num_local_minima] accuracy of each local optimum, same order
 
 
-def stats(values: jax.Array, starts: AllStarts | None = None) -> LandscapeStats:
-    """Summary of the landscape: counts, mean iterations, reach of the global optimum, basins."""
+def stats(values: jax.Array, starts: AllStarts) -> LandscapeStats:
+    """Summary of the landscape: counts, mean iterations, reach of the global optimum, basins.
+
+    Args:
+        values: accuracy of every architecture in key order.  # [N]
+        starts: :func:`all_starts` of ``values`` on the space's neighbour table.
+    """
     values = jnp.asarray(values)
-    starts = all_starts_jit(values) if starts is None else starts
     terminal = np.asarray(starts.terminal)
     vals = np.asarray(values)
     g = int(np.argmax(vals))
@@ -122,50 +154,3 @@ def stats(values: jax.Array, starts: AllStarts | None = None) -> LandscapeStats:
         basin_sizes=basin[order],
         minima_values=vals[minima][order],
     )
-
-
-def timed_all_starts(values: jax.Array, repeats: int = 5) -> tuple[AllStarts, float, float]:
-    """Runs :func:`all_starts` under jit: returns the result, compile seconds, best run seconds."""
-    import time
-
-    values = jnp.asarray(values)
-    t0 = time.perf_counter()
-    compiled = jax.jit(all_starts).lower(values).compile()
-    compile_s = time.perf_counter() - t0
-    best = float("inf")
-    for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        out = jax.block_until_ready(compiled(values))
-        best = min(best, time.perf_counter() - t0)
-    return out, compile_s, best
-
-
-def analyze(dataset: str = "cifar10", noise: str = "denoised", seed: int = 0,
-            data_dir=None) -> dict:
-    """Exact landscape figures of one NAS-Bench-201 dataset under one noise model (a dict).
-
-    Keys: ``dataset``, ``noise``, ``seed``, ``num_archs``, ``num_local_minima``,
-    ``mean_iterations``, ``frac_reach_global``, ``global_arch`` (official string),
-    ``global_valid``, ``largest_basins``, ``run_seconds`` (the jitted all-starts local search
-    after compilation, best of 5), ``compile_seconds``.
-    """
-    from jaxnas.benchmarks import nb201 as bench_lib
-
-    bench = bench_lib.load(dataset, data_dir)
-    values = bench_lib.objective(jax.random.key(seed), bench, noise)
-    starts, compile_s, run_s = timed_all_starts(values)
-    s = stats(values, starts)
-    return {
-        "dataset": bench_lib.canonical_dataset(dataset),
-        "noise": noise,
-        "seed": seed,
-        "num_archs": s.num_archs,
-        "num_local_minima": s.num_local_minima,
-        "mean_iterations": s.mean_iterations,
-        "frac_reach_global": s.frac_reach_global,
-        "global_arch": space.to_string(space.all_archs()[s.global_arch]),
-        "global_valid": float(np.asarray(values)[s.global_arch]),
-        "largest_basins": [int(b) for b in s.basin_sizes[:10]],
-        "run_seconds": run_s,
-        "compile_seconds": compile_s,
-    }

@@ -1,8 +1,8 @@
 """Synthetic loss landscapes on neighbourhood graphs, to test the theory of :mod:`jaxnas.analysis.theory`.
 
-Graphs are neighbour tables ``int32[N, S]``: the NAS-Bench-201 graph
-(:func:`jaxnas.spaces.nb201.neighbour_table`) or a random ``s``-regular graph
-(:func:`random_regular_graph`). Landscapes are Gaussian fields on a graph, given as losses
+Graphs are neighbour tables ``int32[N, S]``: the graph of an enumerable search space
+(:func:`jaxnas.analysis.landscape.neighbour_keys`, e.g. NAS-Bench-201's) or a random
+``s``-regular graph (:func:`random_regular_graph`). Landscapes are Gaussian fields on a graph, given as losses
 (lower is better) in normal scores, so ``pdf_n`` is ``N(0, 1)`` and ``pdf_e`` is the Gaussian
 copula of the field's neighbour correlation ``rho`` (:func:`jaxnas.analysis.theory.gaussian_model`):
 
@@ -34,7 +34,8 @@ graph (shared neighbours, averaging over common nodes), so agreement with theory
 empirical question (``experiments/RESULTS_theory.md``).
 
 Everything is written for one landscape and vmapped over keys at the edge
-(:func:`simulate`).
+(:func:`simulate`). The comparison with theory, with its timing and confidence intervals, is a
+driver: :func:`jaxnas.reports.theory.compare_synthetic`.
 """
 
 from __future__ import annotations
@@ -310,74 +311,3 @@ def confidence_interval(x, level: float = 0.95) -> tuple[float, float, float]:
         return m, m, m
     half = float(sps.t.ppf(0.5 + level / 2, x.size - 1) * np.std(x, ddof=1) / np.sqrt(x.size))
     return m, m - half, m + half
-
-
-def compare(
-    key: jax.Array,
-    model: str,
-    n: int,
-    s: int,
-    num_seeds: int,
-    eps: float,
-    *,
-    rho: float = 0.0,
-    steps: int = 0,
-    num: int = 256,
-    level: float = 0.95,
-) -> dict:
-    """Theory against simulation on random ``s``-regular graphs (one point of the knob).
-
-    Simulates ``num_seeds`` landscapes (a fresh graph each, :func:`simulate`) and evaluates
-    Theorem 5.1 for the Gaussian neighbour model (:func:`jaxnas.analysis.theory.gaussian_model`) at the
-    model's correlation: the nominal ``rho`` for ``iid``/``markov``, the measured mean neighbour
-    correlation for ``heat`` (which has no nominal one). The theory is also evaluated on the
-    densities estimated from the first seed's landscape (:func:`jaxnas.analysis.theory.predict_landscape`).
-    Losses are normal scores, so ``eps`` is in normal-score units and the threshold
-    ``l* + eps`` is the same for every seed. Consumes ``key``.
-
-    Returns:
-        A dict of plain numbers: ``model, n, s, rho, steps, seeds, eps``,
-        ``predicted_local_minima``, ``measured_local_minima`` (mean over seeds) and
-        ``measured_local_minima_ci`` ([lo, hi]), the same three for ``frac_within_eps``,
-        ``predicted_*_estimated`` (from estimated densities), ``theory_rho`` (the rho fed to
-        the Gaussian model), ``measured_rho``, ``mean_moves``, ``run_seconds`` (wall time of
-        simulation + theory, compilation included).
-
-    Raises:
-        ValueError: as :func:`simulate`; ``eps < 0``.
-    """
-    import time
-
-    import numpy as np
-
-    if not float(eps) >= 0:
-        raise ValueError(f"eps must be >= 0 (normal-score units), got {eps!r}")
-    t0 = time.perf_counter()
-    meas, loss = simulate(key, model, num_seeds, eps, n=n, s=s, rho=rho, steps=steps)
-    meas = jax.tree.map(np.asarray, meas)
-    measured_rho = float(np.mean(meas.rho))
-    theory_rho = measured_rho if model == "heat" else float(rho)
-    grid = theory.normal_grid(n, num)
-    pn, pe = theory.gaussian_model(max(theory_rho, 0.0), grid)
-    pred = theory.predict(pn, pe, grid.h, n, s)
-    thr = theory.threshold_score(loss, jnp.min(loss) + eps)
-    frac = float(theory.frac_ending_below(pred, grid, thr))
-    # the first seed's graph, re-drawn with the key :func:`simulate` used for it
-    g0 = random_regular_graph(jax.random.split(jax.random.split(key, num_seeds)[0])[0], n, s)
-    est = theory.predict_landscape(loss, g0, eps, num)
-    lm = confidence_interval(meas.local_minima, level)
-    fr = confidence_interval(meas.frac_within_eps, level)
-    return {
-        "model": model, "n": int(n), "s": int(s), "rho": float(rho), "steps": int(steps),
-        "seeds": int(num_seeds), "eps": float(eps), "level": float(level),
-        "theory_rho": theory_rho, "measured_rho": measured_rho,
-        "predicted_local_minima": float(pred.local_minima),
-        "measured_local_minima": lm[0], "measured_local_minima_ci": [lm[1], lm[2]],
-        "predicted_frac_within_eps": frac,
-        "measured_frac_within_eps": fr[0], "measured_frac_within_eps_ci": [fr[1], fr[2]],
-        "predicted_local_minima_estimated": est.local_minima,
-        "predicted_frac_within_eps_estimated": est.frac_within_eps,
-        "threshold_score": float(thr),
-        "mean_moves": float(np.mean(meas.mean_moves)),
-        "run_seconds": time.perf_counter() - t0,
-    }

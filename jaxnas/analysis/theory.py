@@ -58,6 +58,10 @@ double-counts the factor ``S(x)^s``. With this choice the basins of all local mi
 inequalities between two values in the same cell count half of that cell's mass (the midpoint
 rule for a continuous density), which gives second-order convergence in ``h``. Everything is a
 fixed-shape array program: jit-able, and vmappable over models.
+
+This module is the maths only: a landscape is its losses and a neighbour table. Theory next to
+the exact measurement on a benchmark, or on simulated landscapes, is driven from
+:mod:`jaxnas.reports.theory`.
 """
 
 from __future__ import annotations
@@ -493,69 +497,3 @@ def predict_landscape(
         float(frac_ending_below(pred, grid, thr)), float(thr),
         float(neighbour_correlation(z, nbr)),
     )
-
-
-def analyze_benchmark(
-    dataset: str = "cifar10",
-    noise: str = "denoised",
-    eps: float = 0.0,
-    seed: int = 0,
-    data_dir=None,
-    num: int = 256,
-) -> dict:
-    """Theorem 5.1 next to the exact measurement on one NAS-Bench-201 landscape (a dict).
-
-    The loss is ``100 - validation accuracy`` under the noise model (seed ``seed`` for its
-    draw); the theory uses ``pdf_n``/``pdf_e`` estimated from all neighbour pairs
-    (:func:`predict_landscape`), the measurement is best-improvement local search from every
-    architecture (:func:`jaxnas.analysis.landscape.all_starts`, strict improvement).
-
-    Args:
-        dataset: ``cifar10``, ``cifar100`` or ``imagenet16-120``.
-        noise: ``denoised``, ``standard`` or ``random``.
-        eps: tolerance in accuracy points: a start counts when its search ends at a loss
-            ``<= l* + eps``; ``0`` is "reaches the global optimum".
-        seed: seed of the noise draw.
-        data_dir: folder of the NAS-Bench-201 tables (default: the shared data).
-        num: quadrature grid cells.
-
-    Returns:
-        Keys ``dataset, noise, seed, eps, n, s, predicted_local_minima,
-        measured_local_minima, predicted_frac_within_eps, measured_frac_within_eps,
-        predicted_mean_basin, measured_mean_basin, neighbour_rho, recursion_depth,
-        run_seconds`` (theory + measurement, compilation included).
-
-    Raises:
-        ValueError: unknown dataset or noise model, negative ``eps``.
-    """
-    import time
-
-    from jaxnas.analysis import synthetic  # imports this module: import here, not at the top
-    from jaxnas.benchmarks import nb201 as bench_lib
-    from jaxnas.spaces import nb201 as space
-
-    bench_lib.check_noise(noise)
-    if not float(eps) >= 0:
-        raise ValueError(f"eps must be >= 0 accuracy points, got {eps!r}")
-    bench = bench_lib.load(dataset, data_dir)
-    t0 = time.perf_counter()
-    acc = bench_lib.objective(jax.random.key(seed), bench, noise)
-    loss = 100.0 - acc
-    nbr = jnp.asarray(space.neighbour_table())
-    th = predict_landscape(loss, nbr, eps, num)
-    meas = synthetic.measure_jit(loss, nbr, jnp.float32(eps))
-    measured_lm = int(meas.local_minima)
-    n, s = nbr.shape
-    return {
-        "dataset": bench_lib.canonical_dataset(dataset), "noise": noise, "seed": int(seed),
-        "eps": float(eps), "n": int(n), "s": int(s),
-        "predicted_local_minima": th.local_minima,
-        "measured_local_minima": measured_lm,
-        "predicted_frac_within_eps": th.frac_within_eps,
-        "measured_frac_within_eps": float(meas.frac_within_eps),
-        "predicted_mean_basin": float(n / th.local_minima),
-        "measured_mean_basin": float(n / measured_lm),
-        "neighbour_rho": th.rho,
-        "recursion_depth": int(th.prediction.depth),
-        "run_seconds": time.perf_counter() - t0,
-    }

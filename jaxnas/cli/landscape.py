@@ -1,4 +1,4 @@
-"""``jaxnas landscape``: exact local-minima analysis of NAS-Bench-201 (White et al. 2020)."""
+"""``jaxnas landscape``: exact local-minima analysis of a tabular benchmark (White et al. 2020)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,19 @@ from jaxnas.cli._common import add_data_dir, add_json, print_json, print_table
 
 
 def register(sub) -> None:
+    from jaxnas.reports.landscape import tabular_spaces
+
     p = sub.add_parser(
         "landscape",
         help="count local minima and run local search from every architecture",
         description="Exact landscape analysis: best-improvement local search (strict "
-                    "improvement; ties to the first neighbour) from all 15,625 architectures.",
+                    "improvement; ties to the first neighbour) from every architecture of a "
+                    "space with a tabular benchmark (all 15,625 for nb201).",
     )
+    p.add_argument("--space", default="nb201", choices=tabular_spaces(),
+                   help="search space with a tabular benchmark (default nb201)")
     p.add_argument("--dataset", default="cifar10",
-                   help="cifar10 | cifar100 | imagenet16-120, or a comma list")
+                   help="cifar10 | cifar100 | imagenet16-120 (nb201), or a comma list")
     p.add_argument("--noise", default="denoised",
                    help="denoised | standard | random, or a comma list")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise draw (standard, random)")
@@ -25,20 +30,16 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from jaxnas.analysis.landscape import analyze
+    from jaxnas.reports.landscape import TABLE_HEADER, analyze, table_rows
 
     results = []
     pairs = [(d, n) for d in args.dataset.split(",") for n in args.noise.split(",")]
     for i, (d, n) in enumerate(pairs, start=1):
         if not args.json:
             print(f"[{i}/{len(pairs)}] {d} / {n} ...", file=sys.stderr, flush=True)
-        results.append(analyze(d, n, args.seed, args.data_dir))
+        results.append(analyze(d, n, args.seed, args.data_dir, space=args.space))
     if args.json:
         print_json(results[0] if len(results) == 1 else results)
         return 0
-    rows = [[r["dataset"], r["noise"], f"{r['mean_iterations']:.2f}", r["num_local_minima"],
-             f"{100 * r['frac_reach_global']:.3f}", f"{1e3 * r['run_seconds']:.2f}"]
-            for r in results]
-    print_table(rows, ["dataset", "noise", "# iters", "# local min.", "% reach global",
-                       "run ms"])
+    print_table(table_rows(results), TABLE_HEADER)
     return 0

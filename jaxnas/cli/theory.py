@@ -2,12 +2,16 @@
 
 Two forms:
 
-* ``jaxnas theory --dataset D --noise N [--eps E] [--seed S] [--plot FILE]``: NAS-Bench-201,
-  loss = 100 - validation accuracy; theory from ``pdf_n``/``pdf_e`` estimated on all neighbour
-  pairs, measurement by exact best-improvement local search from every architecture;
+* ``jaxnas theory [--space nb201] --dataset D --noise N [--eps E] [--seed S] [--plot FILE]``: a
+  tabular benchmark (NAS-Bench-201), loss = 100 - validation accuracy; theory from
+  ``pdf_n``/``pdf_e`` estimated on all neighbour pairs, measurement by exact best-improvement
+  local search from every architecture;
 * ``jaxnas theory --synthetic iid|markov|heat --n N --s S [--rho R] [--steps T] [--seeds K]
   [--eps E]``: random ``s``-regular graphs, Gaussian landscapes in normal scores, theory for
   the Gaussian neighbour model, measurement with a confidence interval over seeds.
+
+The work is done by :mod:`jaxnas.reports.theory` (drivers) on :mod:`jaxnas.analysis.theory` and
+:mod:`jaxnas.analysis.synthetic` (maths).
 """
 
 from __future__ import annotations
@@ -18,13 +22,18 @@ from jaxnas.cli._common import add_data_dir, add_json, print_json, print_table
 
 
 def register(sub) -> None:
+    from jaxnas.reports.landscape import tabular_spaces
+
     p = sub.add_parser(
         "theory",
         help="expected local minima and basins (Theorem 5.1) vs. measured local search",
         description="Theory of local search: predicted number of local minima and fraction of "
                     "starts ending within eps of the global minimum, next to the measured "
-                    "values, on NAS-Bench-201 (--dataset) or synthetic landscapes (--synthetic).",
+                    "values, on a tabular benchmark (--space, --dataset) or synthetic "
+                    "landscapes (--synthetic).",
     )
+    p.add_argument("--space", default="nb201", choices=tabular_spaces(),
+                   help="benchmark form: search space with a tabular benchmark (default nb201)")
     p.add_argument("--dataset", default=None,
                    help="cifar10 | cifar100 | imagenet16-120 (default cifar10 without --synthetic)")
     p.add_argument("--noise", default="denoised", help="denoised | standard | random")
@@ -83,12 +92,12 @@ def run(args) -> int:
     if args.synthetic is not None:
         import jax
 
-        from jaxnas.analysis import synthetic
+        from jaxnas.reports.theory import compare_synthetic
 
         if not args.json:
             print(f"simulating {args.seeds} x {args.synthetic} on random {args.s}-regular "
                   f"graphs with n={args.n} ...", file=sys.stderr, flush=True)
-        r = synthetic.compare(jax.random.key(args.seed), args.synthetic, args.n, args.s,
+        r = compare_synthetic(jax.random.key(args.seed), args.synthetic, args.n, args.s,
                               args.seeds, args.eps, rho=args.rho or 0.0, steps=args.steps or 0)
         if args.json:
             print_json(r)
@@ -103,22 +112,20 @@ def run(args) -> int:
         print_table(rows, ["quantity", "theory", "simulation", "95% CI"])
         return 0
 
-    from jaxnas.analysis.theory import analyze_benchmark
+    from jaxnas.reports.theory import analyze_benchmark, benchmark_landscape
 
     dataset = args.dataset or "cifar10"
-    r = analyze_benchmark(dataset, args.noise, args.eps, args.seed, args.data_dir)
+    r = analyze_benchmark(dataset, args.noise, args.eps, args.seed, args.data_dir,
+                          space=args.space)
     if args.plot:
-        import jax
         import numpy as np
 
         from jaxnas.reports import theory_plot
-        from jaxnas.benchmarks import nb201 as bench_lib
-        from jaxnas.spaces import nb201 as space
 
-        acc = bench_lib.objective(jax.random.key(args.seed), bench_lib.load(dataset, args.data_dir),
-                                  args.noise)
+        acc, nbr, _ = benchmark_landscape(dataset, args.noise, args.seed, args.data_dir,
+                                          args.space)
         theory_plot.neighbourhood_figure([(f"{r['dataset']} ({args.noise})", np.asarray(acc))],
-                                         np.asarray(space.neighbour_table()), args.plot)
+                                         nbr, args.plot)
     if args.json:
         print_json(r)
     else:

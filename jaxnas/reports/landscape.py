@@ -1,0 +1,145 @@
+"""Driver of ``jaxnas landscape``: load a tabular benchmark of a registered space, run the exact
+landscape analysis of :mod:`jaxnas.analysis.landscape` on it, time it, and tabulate the results.
+
+The analysis itself never names a space; this module picks the benchmark. Until the benchmarks
+package has a loader registry, :func:`load_table` is the single place that knows which spaces
+have a tabular benchmark and how to load one (today NAS-Bench-201 only); a registry plugs in
+there and in :func:`tabular_spaces`, and nothing else changes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnas import spaces
+from jaxnas.analysis import landscape
+from jaxnas.benchmarks import tabular
+
+#: spaces with a tabular benchmark :func:`load_table` can load (the loader registry's stand-in)
+_TABULAR_BENCHMARKS: tuple[str, ...] = ("nb201",)
+
+
+def tabular_spaces() -> list[str]:
+    """Names of the registered, enumerable spaces that have a loadable tabular benchmark."""
+    return sorted(name for name, sp in spaces.SPACES.items()
+                  if sp.num_archs is not None and name in _TABULAR_BENCHMARKS)
+
+
+def check_tabular_space(space: str) -> str:
+    """Returns ``space`` if :func:`tabular_spaces` lists it, else a ValueError naming them."""
+    names = tabular_spaces()
+    if space not in names:
+        raise ValueError(f"no tabular benchmark for search space {space!r}; spaces with one: "
+                         f"{names}")
+    return space
+
+
+def load_table(space: str, dataset: str,
+               data_dir: str | os.PathLike | None = None) -> tuple[tabular.Table, str]:
+    """One dataset of the tabular benchmark of ``space``, and the dataset's canonical name.
+
+    This is the one function that imports a specific benchmark module; a loader registry in
+    :mod:`jaxnas.benchmarks` replaces its body.
+
+    Raises:
+        ValueError: a space without a tabular benchmark, or an unknown dataset.
+        FileNotFoundError: the benchmark's files are missing (the loader says where it looked).
+    """
+    check_tabular_space(space)
+    if space == "nb201":
+        from jaxnas.benchmarks import nb201
+
+        return nb201.load(dataset, data_dir), nb201.canonical_dataset(dataset)
+    raise AssertionError(f"tabular_spaces() lists {space!r} but load_table cannot load it")
+
+
+def datasets(space: str) -> tuple[str, ...]:
+    """The datasets of the tabular benchmark of ``space`` (see :func:`load_table`)."""
+    check_tabular_space(space)
+    if space == "nb201":
+        from jaxnas.benchmarks import nb201
+
+        return nb201.DATASETS
+    raise AssertionError(f"tabular_spaces() lists {space!r} but datasets() does not know it")
+
+
+def timed_all_starts(values: jax.Array, nbr: jax.Array,
+                     repeats: int = 5) -> tuple[landscape.AllStarts, float, float]:
+    """Runs :func:`jaxnas.analysis.landscape.all_starts` under jit.
+
+    Returns:
+        ``(starts, compile_seconds, run_seconds)`` with the best of ``repeats`` runs.
+    """
+    values, nbr = jnp.asarray(values), jnp.asarray(nbr)
+    t0 = time.perf_counter()
+    compiled = jax.jit(landscape.all_starts).lower(values, nbr).compile()
+    compile_s = time.perf_counter() - t0
+    best = float("inf")
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(compiled(values, nbr))
+        best = min(best, time.perf_counter() - t0)
+    return out, compile_s, best
+
+
+def summarize(values: jax.Array, nbr: jax.Array, space: spaces.SearchSpace) -> dict:
+    """The landscape figures of one landscape (no timing): the JSON fields of ``jaxnas
+    landscape`` from ``num_archs`` to ``largest_basins``.
+
+    Args:
+        values: accuracy of every architecture in key order.  # [N]
+        nbr: the space's neighbour table.  # [N, S]
+        space: the enumerable space (names the global optimum).
+    """
+    s = landscape.stats(values, landscape.all_starts_jit(values, nbr))
+    return _fields(s, values, space)
+
+
+def _fields(s: landscape.LandscapeStats, values, space: spaces.SearchSpace) -> dict:
+    return {
+        "num_archs": s.num_archs,
+        "num_local_minima": s.num_local_minima,
+        "mean_iterations": s.mean_iterations,
+        "frac_reach_global": s.frac_reach_global,
+        "global_arch": space.to_string(space.all_archs()[s.global_arch]),
+        "global_valid": float(np.asarray(values)[s.global_arch]),
+        "largest_basins": [int(b) for b in s.basin_sizes[:10]],
+    }
+
+
+def analyze(dataset: str = "cifar10", noise: str = "denoised", seed: int = 0, data_dir=None,
+            space: str = "nb201") -> dict:
+    """Exact landscape figures of one dataset of a space's tabular benchmark under one noise model.
+
+    Keys: ``dataset``, ``noise``, ``seed``, ``num_archs``, ``num_local_minima``,
+    ``mean_iterations``, ``frac_reach_global``, ``global_arch`` (the space's string),
+    ``global_valid``, ``largest_basins``, ``run_seconds`` (the jitted all-starts local search
+    after compilation, best of 5), ``compile_seconds``.
+
+    Raises:
+        ValueError: unknown space, dataset or noise model.
+    """
+    sp = spaces.get(check_tabular_space(space))
+    tabular.check_noise(noise)
+    table, name = load_table(space, dataset, data_dir)
+    values = tabular.objective(jax.random.key(seed), table, noise)
+    nbr = landscape.neighbour_keys(sp)
+    starts, compile_s, run_s = timed_all_starts(values, nbr)
+    s = landscape.stats(values, starts)
+    return {"dataset": name, "noise": noise, "seed": seed, **_fields(s, values, sp),
+            "run_seconds": run_s, "compile_seconds": compile_s}
+
+
+TABLE_HEADER = ["dataset", "noise", "# iters", "# local min.", "% reach global", "run ms"]
+
+
+def table_rows(results: list[dict]) -> list[list]:
+    """Rows of the ``jaxnas landscape`` table (:data:`TABLE_HEADER`) for :func:`analyze` dicts."""
+    return [[r["dataset"], r["noise"], f"{r['mean_iterations']:.2f}", r["num_local_minima"],
+             f"{100 * r['frac_reach_global']:.3f}", f"{1e3 * r['run_seconds']:.2f}"]
+            for r in results]
