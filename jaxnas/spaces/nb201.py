@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnas.spaces.base import ProductSpace
+from jaxnas.spaces.registry import register
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 NUM_OPS = len(OPS)
@@ -345,10 +346,4 @@ class NB201Space(ProductSpace):
 SPACE = NB201Space()
 
 
-def _register() -> None:
-    from jaxnas.spaces import register
-
-    register(SPACE)
-
-
-_register()
+register(SPACE)
