@@ -31,7 +31,7 @@ import optax
 
 from jaxnas.darts import optim
 from jaxnas.darts.step import make_loss
-from jaxnas.models.ops import compiler_options
+from jaxnas.models.layers import compiler_options
 from jaxnas.selection import loop
 from jaxnas.selection import perturbation as pt
 
