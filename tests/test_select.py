@@ -132,7 +132,10 @@ def darts_runs(tmp_path_factory):
     np.savez(d / "train.npz", images=r.integers(0, 256, (64, 8, 8, 3), dtype=np.uint8),
              labels=r.integers(0, 10, 64).astype(np.uint8))
     cfg = darts.make_config(image_dir=str(d), channels=4, cells=1, batch_size=8, epochs=1)
-    out = {"darts": (d / "darts", darts.train(cfg, d / "darts", progress=False))}
+    from jaxnas import spaces
+
+    report = darts.benchmark_report(spaces.get(cfg.space))
+    out = {"darts": (d / "darts", darts.train(cfg, d / "darts", progress=False, report=report))}
     shutil.copytree(d / "darts", d / "fix")
     c = json.loads((d / "fix" / "config.json").read_text())
     (d / "fix" / "config.json").write_text(json.dumps(dict(c, fix_alpha=True)))

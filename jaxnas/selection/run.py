@@ -168,10 +168,11 @@ def _variant(method: str, fix_alpha: bool) -> str:
     return "darts-pt fix-alpha" if fix_alpha else "darts-pt"
 
 
-def parse_order(order: str | Sequence[int] | None, num_edges: int) -> list[int] | None:
+def parse_order(order: str | Sequence[int] | None, num_edges: int | None) -> list[int] | None:
     """``None``/``'random'`` -> random order; ``'fixed'`` -> edges ``0..num_edges-1``; or an
-    explicit permutation of the edges (decisions)."""
-    if order is None or order == "random":
+    explicit permutation of the edges (decisions). ``num_edges=None`` checks the form only
+    (before the supernet is loaded): an explicit order must be a permutation of its length."""
+    if order is None or order == "random" or (order == "fixed" and num_edges is None):
         return None
     if order == "fixed":
         return list(range(num_edges))
@@ -180,9 +181,9 @@ def parse_order(order: str | Sequence[int] | None, num_edges: int) -> list[int] 
             order = [int(t) for t in order.split(",")]
         except ValueError:
             raise ValueError(f"unknown edge order {order!r}; use 'random', 'fixed' or a comma "
-                             f"list of the {num_edges} edges, e.g. "
-                             f"{','.join(map(str, range(num_edges - 1, -1, -1)))}") from None
-    return [int(e) for e in pt.edge_order(None, num_edges, order)]
+                             "list of the edges, e.g. 5,4,3,2,1,0") from None
+    n = len(order) if num_edges is None else num_edges
+    return [int(e) for e in pt.edge_order(None, n, order)]
 
 
 def validation_subset(valid: tuple[np.ndarray, np.ndarray], batch_size: int,
@@ -368,6 +369,7 @@ def select(
     """
     check_method(method)
     pt.check_crit(crit)
+    parse_order(order, None)
     log = (lambda s: print(s, file=sys.stderr, flush=True)) if progress else None
     supernet = load_supernet(workdir)
     parse_order(order, len(supernet.space.decisions()))

@@ -6,8 +6,8 @@ from jaxnas.models.nb201.cell import (
     MixedSearchCell,
     unfuse_cell_params,
 )
-from jaxnas.models.nb201.network import Network, init, supernet_to_per_edge, uniform_op_weights
+from jaxnas.models.nb201.network import Network, init, supernet_to_per_edge
 from jaxnas.models.nb201.ops import ResNetBasicBlock, apply_op
 
 __all__ = ["DiscreteCell", "FusedSearchCell", "MixedSearchCell", "Network", "ResNetBasicBlock",
-           "apply_op", "init", "supernet_to_per_edge", "uniform_op_weights", "unfuse_cell_params"]
+           "apply_op", "init", "supernet_to_per_edge", "unfuse_cell_params"]

@@ -141,16 +141,11 @@ def supernet_to_per_edge(variables: dict, channels: int) -> dict:
     return {"params": params, "batch_stats": stats}
 
 
-def uniform_op_weights() -> jax.Array:
-    """Operation weights ``[6, 5]`` of ``1/5`` (the supernet's layout; e.g. for initialisation)."""
-    return jnp.full((nb201.NUM_EDGES, nb201.NUM_OPS), 1.0 / nb201.NUM_OPS)
-
-
 def init(key: jax.Array, net: Network, image_shape: Sequence[int] = (32, 32, 3)) -> dict:
     """Initial variables ``{'params', 'batch_stats'}`` of ``net`` (supernet or discrete; one
     jitted program, cached per network and image shape). Consumes ``key``."""
-    w = None if net.arch is not None else uniform_op_weights()
+    w = None if net.arch is not None else nb201.SPACE.uniform_op_weights()
     return init_variables(key, net, w, image_shape)
 
 
-__all__ = ["CELLS", "Network", "init", "supernet_to_per_edge", "uniform_op_weights"]
+__all__ = ["CELLS", "Network", "init", "supernet_to_per_edge"]
