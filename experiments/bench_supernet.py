@@ -4,7 +4,7 @@ Measures, on the current devices, for ``Network(C, N)`` on 32x32 images and each
   (a) a weight step: forward + backward (train=True, BatchNorm batch statistics) with
       ``softmax(alpha)`` operation weights, cross-entropy, SGD (momentum 0.9) update, jitted with
       donated buffers and the compiler options ``jaxnas darts`` uses
-      (:func:`jaxnas.models.ops.compiler_options`); the cells of a stage scanned (``--no-scan``:
+      (:func:`jaxnas.models.layers.compiler_options`); the cells of a stage scanned (``--no-scan``:
       unrolled);
   (b) inference: forward with running statistics (train=False).
 For each: compile time (``lower`` + ``compile``) and steady-state images/second (median of
@@ -33,7 +33,7 @@ import numpy as np
 import optax
 
 from jaxnas.models import Network, init, kernel_fan_in
-from jaxnas.models.ops import compiler_options
+from jaxnas.models.layers import compiler_options
 
 
 def numpy_variables(net: Network, image_shape, seed: int = 0) -> dict:

@@ -11,7 +11,7 @@ import sys
 
 import configs  # experiments/configs (this script's directory is on sys.path)
 
-from jaxnas import darts
+from jaxnas import darts, spaces
 
 
 def main(argv: list[str]) -> int:
@@ -24,7 +24,9 @@ def main(argv: list[str]) -> int:
     except FileNotFoundError as e:
         print(e, file=sys.stderr)
         return 2
-    result = darts.train(darts.make_config(**mod.get_config(variant)), argv[1])
+    config = darts.make_config(**mod.get_config(variant))
+    result = darts.train(config, argv[1], report=darts.benchmark_report(
+        spaces.get(config.space), config.data_dir))
     print(json.dumps({k: v for k, v in result.items() if k != "config"}, indent=2))
     return 0
 

@@ -26,7 +26,7 @@ import pytest
 from jaxnas import darts, data
 from jaxnas import checkpoint as ckpt
 from jaxnas.darts import optim
-from jaxnas.analysis.neighbourhood import sample_op_weight_neighbours
+from jaxnas.darts.na_objective import sample_op_weight_neighbours
 from jaxnas.spaces import nb201
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,7 +38,6 @@ class Tiny(nn.Module):
     """The NAS-Bench-201 cell graph on pooled features; ``apply(vars, x, op_weights, train)``."""
 
     num_classes: int = 10
-    arch: tuple | None = None  # the jaxnas.models.init interface
 
     @nn.compact
     def __call__(self, x, op_weights, train=False):
@@ -66,7 +65,7 @@ def batches(seed, n=2, b=8, hw=8):
 def setup(epochs=4, spe=1, net=None, **kw):
     net = Tiny() if net is None else net
     wtx, atx = optim.weight_optimizer(epochs, spe), optim.alpha_optimizer()
-    state = darts.init_state(jax.random.key(0), net, wtx, atx, (8, 8, 3))
+    state = darts.init_state(jax.random.key(0), nb201.SPACE, net, wtx, atx, (8, 8, 3))
     step = darts.make_train_step(net, wtx, atx, MEAN, STD,
                                  lr_schedule=optim.weight_lr_schedule(epochs, spe), **kw)
     return net, wtx, atx, state, step
@@ -218,7 +217,7 @@ def test_second_order_matches_finite_difference_darts_gradient():
     epochs = 4
     wtx = optim.weight_optimizer(epochs, 1)
     atx = optax.sgd(1.0)
-    state = darts.init_state(jax.random.key(0), net, wtx, atx, (8, 8, 3))
+    state = darts.init_state(jax.random.key(0), nb201.SPACE, net, wtx, atx, (8, 8, 3))
     kw = dict(augment=False, lr_schedule=optim.weight_lr_schedule(epochs, 1))
     warm = darts.make_train_step(net, wtx, atx, MEAN, STD, mode="fixed", **kw)
     step = darts.make_train_step(net, wtx, atx, MEAN, STD, mode="second", **kw)
@@ -270,10 +269,13 @@ def test_step_compiles_once(mode, objective):
 def test_magnitude_selection_and_entropy():
     alpha = np.zeros((6, 5), np.float32)
     alpha[np.arange(6), [3, 1, 0, 2, 4, 3]] = 1.0
-    np.testing.assert_array_equal(darts.magnitude_select(alpha), [3, 1, 0, 2, 4, 3])
+    np.testing.assert_array_equal(nb201.SPACE.discretize(alpha), [3, 1, 0, 2, 4, 3])
     assert float(darts.alpha_entropy(np.zeros((6, 5)))) == pytest.approx(np.log(5), rel=1e-6)
+    # a pytree alpha: the mean over the rows of every leaf
+    tree = {"normal": np.zeros((2, 4)), "reduce": np.array([[50.0, 0, 0, 0]] * 2)}
+    assert float(darts.alpha_entropy(tree)) == pytest.approx(np.log(4) / 2, rel=1e-5)
     with pytest.raises(ValueError, match=r"\[6, 5\]"):
-        darts.magnitude_select(np.zeros((5, 5)))
+        nb201.SPACE.discretize(np.zeros((5, 5)))
 
 
 def test_checkpoint_digest_detects_changes():
@@ -292,15 +294,176 @@ def test_config_validation():
     assert d == {"epochs": (50, 3)}
 
 
+def test_config_dataclass_is_the_single_source_of_defaults():
+    import dataclasses
+
+    from jaxnas.cli import darts as cli_darts
+    from jaxnas.cli import build_parser as main_parser
+
+    cfg = darts.DartsConfig()
+    assert (cfg.epochs, cfg.batch_size, cfg.channels, cfg.cells, cfg.objective, cfg.scan,
+            cfg.mode) == (50, 64, 16, 5, "darts", True, "first")
+    assert darts.make_config(fix_alpha=True).mode == "fixed"
+    # the CLI's flags default to the dataclass's values, field for field
+    args = main_parser().parse_args(["darts", "--workdir", "w"])
+    assert {f.name: getattr(args, f.name) for f in dataclasses.fields(cfg)} == cfg.to_dict()
+    args = main_parser().parse_args(["darts", "--workdir", "w", "--no-scan", "--fix-alpha",
+                                     "--max-examples", "7"])
+    assert (args.scan, args.fix_alpha, args.max_examples) == (False, True, 7)
+    assert cli_darts.run is not None
+    # experiment configs list only what differs from the defaults
+    sys.path.insert(0, str(REPO / "experiments"))
+    import configs
+
+    for name in ("darts_nb201", "darts_pt_full"):
+        c = configs.load(name).get_config()
+        search = c.get("search", c)
+        assert all(v != getattr(cfg, k) for k, v in search.items()), (name, search)
+
+
+@pytest.mark.parametrize("bad,match", [
+    ({"epochs": 0}, r"^epochs=0 must be a positive integer$"),
+    ({"channels": "4"}, r"^DARTS option channels='4' must be an integer$"),
+    ({"fix_alpha": 1}, r"^DARTS option fix_alpha=1 must be true or false$"),
+    ({"steps_per_epoch": -1}, r"^steps_per_epoch=-1 must be a positive integer or None$"),
+    ({"objective": "nope"}, r"^unknown objective 'nope'; choose one of"),
+    ({"fix_alpha": True, "second_order": True}, r"exclude each other"),
+    ({"space": "nope"}, r"^space 'nope' is not a registered search space; spaces with a "
+                        r"supernet: \['nb201'\]$"),
+    ({"chanels": 4}, r"^unknown DARTS options \['chanels'\]"),
+])
+def test_config_bad_values_give_one_line_errors(bad, match):
+    with pytest.raises(ValueError, match=match) as e:
+        darts.make_config(**bad)
+    assert "\n" not in str(e.value)
+
+
+def test_config_space_without_supernet_is_refused():
+    import dataclasses as dc
+
+    from jaxnas import spaces
+    from jaxnas.spaces.base import ProductSpace
+
+    @dc.dataclass(frozen=True)
+    class Flat(ProductSpace):
+        pass
+
+    spaces.register(Flat("flat_no_supernet", ("a", "b"), 2))
+    try:
+        with pytest.raises(ValueError, match=r"^space 'flat_no_supernet' has no supernet; "
+                                             r"spaces with a supernet: \['nb201'\]$"):
+            darts.make_config(space="flat_no_supernet")
+    finally:
+        del spaces.SPACES["flat_no_supernet"]
+
+
+def test_config_json_round_trip_and_old_config_loads(tmp_path):
+    cfg = darts.make_config(channels=4, cells=1, max_examples=100, fix_alpha=True)
+    text = json.dumps(dict(cfg.to_dict(), derived={"steps_per_epoch": 3}))
+    assert darts.DartsConfig.from_dict(json.loads(text)) == cfg
+    (tmp_path / "config.json").write_text(text)
+    got, derived = darts.read_config(tmp_path)
+    assert got == cfg and derived == {"steps_per_epoch": 3}
+    assert cfg.replace(epochs=2).epochs == 2 and cfg.epochs == 50
+    # a config.json written by the code before DartsConfig (no 'scan', dict of options)
+    old = {"space": "nb201", "dataset": "cifar10", "epochs": 1, "batch_size": 8, "channels": 4,
+           "cells": 1, "image_dir": "/x", "data_dir": None, "fix_alpha": False,
+           "second_order": False, "max_examples": 200, "steps_per_epoch": 3, "seed": 0,
+           "ckpt_every": 100, "keep": 3, "objective": "darts", "na_samples": 4,
+           "augment": True, "derived": {"image_shape": [32, 32, 3], "num_classes": 10}}
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    got, derived = darts.read_config(tmp_path)
+    assert got.scan is False and got.epochs == 1 and got.image_dir == "/x"
+    assert derived["num_classes"] == 10
+
+
+def test_na_objective_on_a_pytree_alpha_treats_all_rows_as_edges():
+    from jaxnas.darts import na_objective as na
+
+    r = np.random.default_rng(0)
+    w = {"normal": jnp.asarray(r.random((2, 3))), "reduce": jnp.asarray(r.random((1, 3)))}
+    rows = np.concatenate([w["normal"], w["reduce"]])
+    members = na.op_weight_neighbours(w, radius=1)
+    assert members["normal"].shape == (7, 2, 3) and members["reduce"].shape == (7, 1, 3)
+    got = np.concatenate([members["normal"], members["reduce"]], axis=1)  # [7, 3, 3]
+    np.testing.assert_array_equal(got, np.asarray(na.op_weight_neighbours(rows, radius=1)))
+    np.testing.assert_array_equal(got[0], rows)
+    # member 1 + 2*e + (s-1) swaps argmax and (argmax + s) % 3 on row e only
+    for e in range(3):
+        for sh in (1, 2):
+            expect = rows.copy()
+            top = int(np.argmax(rows[e]))
+            tgt = (top + sh) % 3
+            expect[e, [top, tgt]] = rows[e, [tgt, top]]
+            np.testing.assert_array_equal(got[1 + 2 * e + sh - 1], expect)
+    assert na.neighbourhood_size(3, 3, 2) == 1 + 3 * 2 + 3 * 4
+    # loss aggregated over all members, gradient routed through the swaps
+    c = jnp.arange(9.0).reshape(3, 3)
+
+    def loss(t):
+        return jnp.sum(c[:2] * t["normal"]) + jnp.sum(c[2:] * t["reduce"])
+
+    val, per = na.neighbourhood_loss(loss, w)
+    np.testing.assert_allclose(per, [float(jnp.sum(c * m)) for m in got], rtol=1e-6)
+    np.testing.assert_allclose(val, np.mean(per), rtol=1e-6)
+    g = jax.grad(lambda t: na.neighbourhood_loss(loss, t)[0])(w)
+    assert g["normal"].shape == (2, 3) and float(jnp.abs(g["reduce"]).sum()) > 0
+    # sampled: the centre plus k distinct members
+    s = na.sample_op_weight_neighbours(jax.random.key(1), w, 1, 3)
+    assert s["normal"].shape == (4, 2, 3)
+    np.testing.assert_array_equal(s["normal"][0], w["normal"])
+    with pytest.raises(ValueError, match=r"k \(neighbours sampled\) must be in \[1, 6\]"):
+        na.sample_op_weight_neighbours(jax.random.key(1), w, 1, 7)
+
+
+def test_na_objective_matches_the_nb201_definition():
+    """On a single [6, 5] matrix: the tabular radius-1 neighbours of the argmax architecture at
+    a one-hot matrix, in the order of the space's neighbours."""
+    from jaxnas.darts import na_objective as na
+
+    arch = np.array([3, 1, 0, 2, 4, 3])
+    members = np.asarray(na.op_weight_neighbours(nb201.SPACE.one_hot(arch)))
+    nbrs, _ = nb201.SPACE.neighbours(arch)
+    np.testing.assert_array_equal(members.argmax(-1), np.concatenate([arch[None], nbrs]))
+    assert members.shape == (25, 6, 5)
+
+
+def test_generic_code_does_not_name_nb201():
+    """The trainer, selection and generic layers name no space: every ``nb201`` that git grep
+    finds there is in a comment or docstring, except the documented default of
+    ``DartsConfig.space``."""
+    import io
+    import tokenize
+
+    out = subprocess.run(["git", "grep", "-l", "-i", "nb201", "--", "jaxnas/darts",
+                          "jaxnas/selection", "jaxnas/models/layers.py"],
+                         cwd=REPO, capture_output=True, text=True, check=True).stdout
+    files = out.split()
+    assert "jaxnas/models/layers.py" in files  # docs mention jaxnas.models.nb201
+    code = []
+    for f in files:
+        prev = tokenize.NEWLINE
+        for tok in tokenize.generate_tokens(io.StringIO((REPO / f).read_text()).readline):
+            if "nb201" in tok.string.lower():
+                docstring = tok.type == tokenize.STRING and prev in (
+                    tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.NL)
+                if tok.type != tokenize.COMMENT and not docstring:
+                    code.append((f, tok.string))
+            if tok.type not in (tokenize.COMMENT, tokenize.NL):
+                prev = tok.type
+    assert code == [("jaxnas/darts/config.py", '"nb201"')], code
+
+
 def test_workdir_from_before_scanned_stages_resumes_only_unrolled(tmp_path):
     """A config.json without 'scan' holds the unrolled parameter layout: resuming it with the
     default (scanned) network is refused, naming the option, before any work is done."""
-    old = darts.make_config(channels=4, cells=1, epochs=3)
+    old = darts.make_config(channels=4, cells=1, epochs=3).to_dict()
     del old["scan"]
     (tmp_path / "config.json").write_text(json.dumps(old))
     with pytest.raises(ValueError, match=r"'scan': \(False, True\)"):
         darts.train(darts.make_config(channels=4, cells=1, epochs=3), tmp_path)
-    assert darts.make_config()["scan"] is True
+    assert darts.make_config().scan is True
+    assert darts.read_config(tmp_path)[0].scan is False  # the legacy default
 
 
 # ------------------------------------------------------------------------------------------
@@ -404,7 +567,7 @@ def test_cli_result_and_workdir_contract(full_run, data_dir):
     assert int(state.step) == 12 and state.alpha.shape == (6, 5)
     assert darts.params_sha256(state) == r["params_sha256"]
     net, (w_half, a_half) = darts.build(config)
-    assert net.channels == 4 and len(w_half.labels) == len(a_half.labels) == 32
+    assert config.channels == 4 and net.channels == 4 and len(w_half.labels) == len(a_half.labels) == 32
 
 
 @pytest.mark.slow
@@ -425,7 +588,7 @@ def test_cli_refuses_a_different_config(tmp_path, image_dir, cli_env):
     wd.mkdir()
     saved = darts.make_config(channels=4, cells=1, batch_size=8, epochs=3, ckpt_every=2,
                               image_dir=str(image_dir))
-    (wd / "config.json").write_text(json.dumps(saved))
+    (wd / "config.json").write_text(json.dumps(saved.to_dict()))
     cmd = _cmd(wd, image_dir)
     cmd[cmd.index("--epochs") + 1] = "4"
     r = subprocess.run(cmd, env=cli_env, capture_output=True, text=True, timeout=300)

@@ -11,7 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnas.models import Network, init, kernel_fan_in, one_hot, supernet_to_per_edge
+from jaxnas.models import Network, init, kernel_fan_in, supernet_to_per_edge
+from jaxnas.spaces.nb201 import SPACE
+
+one_hot = SPACE.one_hot
 
 C, N, K, HW, B = 4, 1, 10, 8, 4
 TOL = dict(rtol=1e-5, atol=1e-5)
@@ -210,8 +213,8 @@ def test_conv2d_matches_xla_convolution(kernel, stride, batch, relu, monkeypatch
     """ops.conv2d (chunked im2col GEMMs) equals XLA's convolution and its gradients, with the
     batch split into several chunks (CHUNK_PIXELS lowered to 80: 2 images of 6x6 per chunk, 6
     chunks of 2 for batch 12 and 7 chunks of 1 for batch 7) or not."""
-    from jaxnas.models import ops
-    from jaxnas.models.ops import _conv, conv2d
+    from jaxnas.models import layers as ops
+    from jaxnas.models.layers import _conv, conv2d
     monkeypatch.setattr(ops, "CHUNK_PIXELS", 80)
     assert (ops._chunks(12, 36, 9), ops._chunks(7, 36, 9), ops._chunks(12, 36, 1)) == (2, 1, 12)
     rng = np.random.default_rng(kernel + stride + batch)
@@ -228,7 +231,7 @@ def test_conv2d_matches_xla_convolution(kernel, stride, batch, relu, monkeypatch
 
 
 def test_fence_is_identity_with_identity_gradient():
-    from jaxnas.models.ops import fence
+    from jaxnas.models.layers import fence
     x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 3, 3, 5)), jnp.float32)
     g = jnp.asarray(np.random.default_rng(1).normal(size=x.shape), jnp.float32)
     y, vjp = jax.vjp(fence, x)
@@ -237,7 +240,7 @@ def test_fence_is_identity_with_identity_gradient():
 
 
 def test_split_batch_norm_equals_batch_norm_of_concatenation():
-    from jaxnas.models.ops import SplitBatchNorm, batch_norm
+    from jaxnas.models.layers import SplitBatchNorm, batch_norm
     rng = np.random.default_rng(0)
     xs = [jnp.asarray(rng.normal(1.0, 2.0, size=(4, 3, 3, n)), jnp.float32) for n in (2, 5)]
     cat = jnp.concatenate(xs, -1)
@@ -259,7 +262,7 @@ def test_normalize_train_gradient_equals_autodiff_of_its_forward():
     """The closed-form BatchNorm gradient against autodiff of the same forward arithmetic, with
     cotangents on all three outputs (out, mean, var), in float64; channel 0 is constant, so its
     variance is exactly 0 (the clipped branch)."""
-    from jaxnas.models.ops import BN_EPS, normalize_train
+    from jaxnas.models.layers import BN_EPS, normalize_train
 
     def reference(x):
         axes = tuple(range(x.ndim - 1))
@@ -282,8 +285,8 @@ def test_normalize_train_gradient_equals_autodiff_of_its_forward():
 
 
 def test_operation_semantics_none_zero_skip_identity():
-    from jaxnas.models.cell import FusedSearchCell, MixedSearchCell
-    from jaxnas.models.ops import apply_op
+    from jaxnas.models.nb201.cell import FusedSearchCell, MixedSearchCell
+    from jaxnas.models.nb201.ops import apply_op
 
     x = jax.random.normal(jax.random.key(3), (2, 6, 6, 4))
     np.testing.assert_array_equal(apply_op(0, x, 4, False, 0), np.zeros_like(x))

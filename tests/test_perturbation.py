@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaxnas.darts import magnitude_select
+from jaxnas.spaces.nb201 import SPACE
 from jaxnas.selection import loop
 from tests.fixtures import toy_supernet as toy
 from jaxnas.selection import perturbation as pt
@@ -118,7 +118,7 @@ def test_constructed_case_perturbation_beats_magnitude(crit, order):
     w = jax.nn.softmax(alpha, -1)
     # Sanity of the construction: on edge 0 skip (1) has the larger alpha than conv1x1 (2).
     assert float(alpha[0, 1]) > float(alpha[0, 2])
-    magnitude = magnitude_select(alpha)
+    magnitude = SPACE.discretize(alpha)
     assert magnitude[0] == 1
     problem = toy.make_problem(data, data)
     state = loop.run_selection(jax.random.key(1), problem, toy.init_tune_state(params), w,

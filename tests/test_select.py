@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from jaxnas.cli import main
-from jaxnas.models import Network, init
+from jaxnas.models import init
 from jaxnas.selection import run as sel
 from jaxnas.spaces import nb201 as space
 
 
 def _tiny_supernet(seed=0, fix_alpha=False, n=96, hw=8, classes=3):
-    net = Network(channels=4, cells_per_stage=1, num_classes=classes)
+    net = space.SPACE.supernet(channels=4, cells_per_stage=1, num_classes=classes)
     variables = init(jax.random.key(seed), net, (hw, hw, 3))
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 256, (n, hw, hw, 3), dtype=np.uint8)
@@ -25,7 +25,7 @@ def _tiny_supernet(seed=0, fix_alpha=False, n=96, hw=8, classes=3):
     alpha = (jnp.zeros((6, 5)) if fix_alpha
              else jax.random.normal(jax.random.key(seed + 1), (6, 5)))
     return sel.Supernet(
-        net=net, variables=variables, alpha=alpha, fix_alpha=fix_alpha,
+        space=space.SPACE, net=net, variables=variables, alpha=alpha, fix_alpha=fix_alpha,
         train=(x[: n // 2], y[: n // 2]), valid=(x[n // 2:], y[n // 2:]),
         to_input=lambda u: u.astype(jnp.float32) / 255.0 - 0.5, augment=None, lr=0.1,
         batch_size=16)
@@ -132,7 +132,10 @@ def darts_runs(tmp_path_factory):
     np.savez(d / "train.npz", images=r.integers(0, 256, (64, 8, 8, 3), dtype=np.uint8),
              labels=r.integers(0, 10, 64).astype(np.uint8))
     cfg = darts.make_config(image_dir=str(d), channels=4, cells=1, batch_size=8, epochs=1)
-    out = {"darts": (d / "darts", darts.train(cfg, d / "darts", progress=False))}
+    from jaxnas import spaces
+
+    report = darts.benchmark_report(spaces.get(cfg.space))
+    out = {"darts": (d / "darts", darts.train(cfg, d / "darts", progress=False, report=report))}
     shutil.copytree(d / "darts", d / "fix")
     c = json.loads((d / "fix" / "config.json").read_text())
     (d / "fix" / "config.json").write_text(json.dumps(dict(c, fix_alpha=True)))
@@ -247,3 +250,59 @@ def test_validation_batches_are_shuffled():
     sx, sy = sel.validation_subset((x, y), 16, 3, seed=0)
     assert sx.shape[0] == 48 and len(set(sy[:16].tolist())) >= 5
     np.testing.assert_array_equal(sel.validation_subset((x, y), 16, 3, seed=0)[1], sy)
+
+
+def test_selection_on_a_pytree_alpha_space_equals_the_stacked_rows(tmp_path):
+    """A space whose alpha is a dict of two [3, 5] leaves (rows = NB201's 6 edges): selection
+    decides the rows of both leaves as one list and hands the supernet its own layout, with
+    the same scores and decisions as the single-matrix NB201 space."""
+    import dataclasses
+
+    import flax.linen as nn
+
+    from jaxnas.spaces.nb201 import NB201Space
+
+    @dataclasses.dataclass(frozen=True)
+    class SplitSpace(NB201Space):
+        name: str = "nb201_split_test"
+
+        @property
+        def alpha_shapes(self):
+            return {"a": (3, 5), "b": (3, 5)}
+
+        def decisions(self):
+            return [("a", r) for r in range(3)] + [("b", r) for r in range(3)]
+
+        def edge_name(self, leaf, row):
+            return f"{leaf}[{row}]"
+
+        def discretize(self, alpha):
+            return np.argmax(np.concatenate([alpha["a"], alpha["b"]]), -1).astype(np.int32)
+
+    class SplitNet(nn.Module):
+        inner: nn.Module
+
+        @nn.compact
+        def __call__(self, x, op_weights, train=False):
+            return self.inner(x, jnp.concatenate([op_weights["a"], op_weights["b"]]), train)
+
+    base = _tiny_supernet(seed=1)
+    v = base.variables
+    split = base._replace(
+        space=SplitSpace(), net=SplitNet(base.net),
+        variables={"params": {"inner": v["params"]}, "batch_stats": {"inner": v["batch_stats"]}},
+        alpha={"a": base.alpha[:3], "b": base.alpha[3:]})
+    kw = dict(tune_epochs=1, steps_per_epoch=1, valid_batches=2, seed=5, order="fixed",
+              crit="loss")
+    r0 = sel.select_supernet(base, None, **kw)
+    r1 = sel.select_supernet(split, None, **kw)
+    assert r1["arch_ops"] == r0["arch_ops"]
+    assert [d["edge_name"] for d in r1["decisions"]] == ["a[0]", "a[1]", "a[2]", "b[0]",
+                                                         "b[1]", "b[2]"]
+    for d0, d1 in zip(r0["decisions"], r1["decisions"], strict=True):
+        assert d1["op"] == d0["op"] and d1["op_name"] == d0["op_name"]
+        np.testing.assert_allclose(d1["removed_loss"], d0["removed_loss"], rtol=1e-5)
+    assert max(np.ptp(d["removed_loss"]) for d in r1["decisions"]) > 1e-4
+    assert set(r1["alpha"]) == {"a", "b"} and r1["benchmark"]["reason"].startswith("no tabular")
+    mag = sel.select_supernet(split, None, method="magnitude")
+    assert mag["arch_ops"] == np.argmax(np.asarray(base.alpha), -1).tolist()

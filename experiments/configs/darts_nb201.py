@@ -23,10 +23,10 @@ SHARED_IMAGES = "../shared/data/cifar10"
 
 
 def get_config(variant: str = "") -> dict:
-    """Options for :func:`jaxnas.darts.train` (``variant``: ``''`` or ``'quick'``)."""
-    config = {"space": "nb201", "dataset": "cifar10", "epochs": 50, "batch_size": 64,
-              "channels": 16, "cells": 5, "image_dir": SHARED_IMAGES, "seed": 0,
-              "ckpt_every": 200}
+    """Options for :func:`jaxnas.darts.train` (``variant``: ``''`` or ``'quick'``) that differ
+    from :class:`jaxnas.darts.DartsConfig`'s defaults (NAS-Bench-201, CIFAR-10, 50 epochs,
+    batch 64, C=16, N=5, seed 0)."""
+    config = {"image_dir": SHARED_IMAGES, "ckpt_every": 200}
     if variant == "quick":
         config.update(max_examples=2000, channels=8, cells=2, epochs=5, ckpt_every=25)
     elif variant:

@@ -34,12 +34,12 @@ SHARED_IMAGES = "../shared/data/cifar10"
 
 
 def get_config() -> dict:
-    """``search``: :func:`jaxnas.darts.make_config` options shared by both supernets;
+    """``search``: :class:`jaxnas.darts.DartsConfig` options shared by both supernets (only
+    those that differ from its defaults: C=16, N=5, batch 64, CIFAR-10, seed 0);
     ``variants``: the per-supernet options; ``select``: :func:`jaxnas.selection.run.select`
     options of the perturbation selection."""
     return {
-        "search": {"dataset": "cifar10", "image_dir": SHARED_IMAGES, "epochs": 100,
-                   "batch_size": 64, "channels": 16, "cells": 5, "seed": 0, "ckpt_every": 200},
+        "search": {"image_dir": SHARED_IMAGES, "epochs": 100, "ckpt_every": 200},
         "variants": {"darts": {}, "fix_alpha": {"fix_alpha": True}},
         "select": {"tune_epochs": 5, "steps_per_epoch": None, "valid_batches": None,
                    "crit": "acc", "order": "random", "seed": 0},

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxnas.models.ops import compiler_options
+from jaxnas.models.layers import compiler_options
 
 DATA_AXIS = "data"
 
@@ -68,7 +68,7 @@ def check_batch_size(batch_size: int, mesh: Mesh) -> None:
 def jit_step(train_step: Callable, mesh: Mesh, donate: bool = True) -> Callable:
     """``jax.jit`` of ``train_step(state, w_batch, a_batch)`` with the state replicated and the
     batches sharded over ``mesh``; the state argument is donated; supernet compiler options
-    (:func:`jaxnas.models.ops.compiler_options`)."""
+    (:func:`jaxnas.models.layers.compiler_options`)."""
     rep, bat = replicated(mesh), batch_sharded(mesh)
     return jax.jit(train_step, in_shardings=(rep, (bat, bat), (bat, bat)),
                    out_shardings=(rep, rep), donate_argnums=(0,) if donate else (),

@@ -3,7 +3,7 @@ reopen it.
 
 Work directory contract (public; ``jaxnas select`` builds on it):
 
-* ``DIR/config.json``: every run option (:data:`jaxnas.darts.config.DEFAULTS` keys) plus
+* ``DIR/config.json``: every run option (:class:`jaxnas.darts.config.DartsConfig` fields) plus
   ``derived`` (``image_shape``, ``num_classes``, ``steps_per_epoch``, ``total_steps``,
   ``num_devices``) needed to rebuild the state without loading images;
 * ``DIR/checkpoints/``: orbax steps with items ``state`` (:class:`TrainState`) and ``extra``
@@ -11,77 +11,78 @@ Work directory contract (public; ``jaxnas select`` builds on it):
 * ``DIR/metrics.jsonl``: one record per epoch; ``DIR/tensorboard/``: the same as events;
 * ``DIR/result.json``: the final result (:func:`train`'s return value).
 
-:func:`build` rebuilds the network and the two search halves from a config, :func:`load_run`
-returns ``(config, state)`` with the newest valid checkpoint.
+The network and alpha come from the search space (``config.space``): ``space.supernet(...)``,
+``space.init_alpha``, ``space.discretize``, ``space.to_string``. :func:`train` is
+:func:`setup` (build, restore), :func:`run_loop` (the steps, epoch records, checkpoints) and
+:func:`finish` (``result.json``). :func:`build` rebuilds the network and the two search halves
+from a config, :func:`load_run` returns ``(config, state)`` with the newest valid checkpoint.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import flax.linen as nn
 import jax
 import numpy as np
 
 from jaxnas import checkpoint as ckpt
+from jaxnas import spaces
 from jaxnas.darts import optim, parallel
-from jaxnas.darts.config import config_differences, make_config, mode_of
-from jaxnas.darts.magnitude import alpha_entropy, benchmark_of, magnitude_select
+from jaxnas.darts.config import CONFIG_FILE, DartsConfig, config_differences, read_config
+from jaxnas.darts.report import ReportHook, alpha_entropy
 from jaxnas.darts.state import TrainState, init_state
 from jaxnas.darts.step import make_train_step
 from jaxnas.darts.writer import MetricWriter
 from jaxnas.jsonio import write_json
-from jaxnas.models import Network
-from jaxnas.spaces import nb201
 
 METRIC_NAMES = ("loss_w", "acc_w", "loss_a", "acc_a", "lr")
 
 
-def build(config: dict) -> tuple[Network, tuple[Any, Any]]:
+def as_config(config: DartsConfig | Mapping[str, Any]) -> DartsConfig:
+    """A :class:`DartsConfig` from itself or from a dict of options (``derived`` ignored)."""
+    return config if isinstance(config, DartsConfig) else DartsConfig.from_dict(config)
+
+
+def build(config: DartsConfig | Mapping[str, Any]) -> tuple[nn.Module, tuple[Any, Any]]:
     """The supernet and the search data ``(w_half, a_half)`` of a run config.
 
-    Loads ``config['dataset']``'s train split (``image_dir``, a seeded subset of
+    Loads ``config.dataset``'s train split (``image_dir``, a seeded subset of
     ``max_examples``) and splits it with ``jaxnas.data.search_split(ds, seed)``: the weights are
     trained on ``w_half``, alpha on ``a_half``.
     """
     from jaxnas import data
 
-    c = make_config(**{k: v for k, v in config.items() if k != "derived"})
-    ds = data.load(c["dataset"], split="train", image_dir=c["image_dir"],
-                   max_examples=c["max_examples"], seed=c["seed"])
-    return _network(c, int(ds.num_classes)), data.search_split(ds, c["seed"])
+    c = as_config(config)
+    ds = data.load(c.dataset, split="train", image_dir=c.image_dir, max_examples=c.max_examples,
+                   seed=c.seed)
+    return _network(c, int(ds.num_classes)), data.search_split(ds, c.seed)
 
 
-def _network(config: dict, num_classes: int) -> Network:
-    return Network(channels=config["channels"], cells_per_stage=config["cells"],
-                   num_classes=num_classes, scan=config["scan"])
+def _network(config: DartsConfig, num_classes: int) -> nn.Module:
+    return spaces.get(config.space).supernet(
+        channels=config.channels, cells_per_stage=config.cells, num_classes=num_classes,
+        scan=config.scan)
 
 
-def _optimizers(config: dict, steps_per_epoch: int):
-    return (optim.weight_optimizer(config["epochs"], steps_per_epoch), optim.alpha_optimizer())
+def _optimizers(config: DartsConfig, steps_per_epoch: int):
+    return (optim.weight_optimizer(config.epochs, steps_per_epoch), optim.alpha_optimizer())
 
 
-def _abstract_state(net, config, derived, sharding):
+def _abstract_state(net, config: DartsConfig, derived: dict, sharding):
     wtx, atx = _optimizers(config, derived["steps_per_epoch"])
-    shapes = jax.eval_shape(lambda k: init_state(k, net, wtx, atx, derived["image_shape"]),
-                            jax.random.key(0))
+    space = spaces.get(config.space)
+    shapes = jax.eval_shape(
+        lambda k: init_state(k, space, net, wtx, atx, derived["image_shape"]), jax.random.key(0))
     return ckpt.abstract_like(shapes, sharding)
 
 
-# Options added after work directories were first written, with the value that reproduces what
-# those directories hold (before scanned stages, the cells were unrolled).
-_LEGACY_DEFAULTS = {"scan": False}
-
-
-def _read_config(workdir: Path) -> dict | None:
-    p = workdir / "config.json"
-    return {**_LEGACY_DEFAULTS, **json.loads(p.read_text())} if p.exists() else None
-
-
-def load_run(workdir: str | Path, sharding=None) -> tuple[dict, TrainState]:
+def load_run(workdir: str | Path, sharding=None) -> tuple[DartsConfig, TrainState]:
     """The config and the newest valid checkpointed state of a run directory.
 
     Args:
@@ -89,21 +90,22 @@ def load_run(workdir: str | Path, sharding=None) -> tuple[dict, TrainState]:
         sharding: where to put the restored arrays (default: the first local device).
 
     Returns:
-        ``(config, state)``; ``state.params``, ``state.batch_stats``, ``state.alpha`` ``[6, 5]``,
-        ``state.step``, both optimizer states and the PRNG key.
+        ``(config, state)``; ``state.params``, ``state.batch_stats``, ``state.alpha`` (the
+        space's alpha pytree, ``[6, 5]`` for NAS-Bench-201), ``state.step``, both optimizer
+        states and the PRNG key.
 
     Raises:
         FileNotFoundError: no ``config.json`` or no restorable checkpoint in ``workdir``.
     """
     workdir = Path(workdir)
-    config = _read_config(workdir)
-    if config is None:
-        raise FileNotFoundError(f"{workdir / 'config.json'} does not exist; is {workdir} a "
+    got = read_config(workdir)
+    if got is None:
+        raise FileNotFoundError(f"{workdir / CONFIG_FILE} does not exist; is {workdir} a "
                                 "`jaxnas darts` work directory?")
-    derived = config["derived"]
+    config, derived = got
     net = _network(config, derived["num_classes"])
     sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    mgr = ckpt.make_manager(workdir / "checkpoints", config.get("keep", 3))
+    mgr = ckpt.make_manager(workdir / "checkpoints", config.keep)
     got = ckpt.restore_latest(mgr, _abstract_state(net, config, derived, sharding))
     mgr.close()
     if got is None:
@@ -117,49 +119,70 @@ def params_sha256(state: TrainState) -> str:
     return ckpt.tree_sha256({"alpha": state.alpha, "params": state.params})
 
 
-def _epoch_record(sums: dict, count: int, state: TrainState, epoch: int, config: dict,
-                  ips: float | None) -> dict:
-    alpha = np.asarray(jax.device_get(state.alpha))
-    arch = magnitude_select(alpha)
-    bench, reason = benchmark_of(arch, config["data_dir"])
+def _host_alpha(state: TrainState) -> Any:
+    return jax.tree.map(np.asarray, jax.device_get(state.alpha))
+
+
+def _selected(space, alpha: Any, report: ReportHook | None) -> tuple[np.ndarray, dict]:
+    """The magnitude-selected architecture and the report hook's fields for it."""
+    arch = np.asarray(space.discretize(alpha))
+    return arch, ({} if report is None else dict(report(arch)))
+
+
+def _epoch_record(sums: dict, count: int, state: TrainState, epoch: int, space,
+                  ips: float | None, report: ReportHook | None) -> dict:
+    alpha = _host_alpha(state)
+    arch, extra = _selected(space, alpha, report)
     rec = {"epoch": epoch, "step": int(state.step)}
     rec.update({k: sums[k] / max(count, 1) for k in METRIC_NAMES})
-    rec.update(alpha_entropy=float(alpha_entropy(alpha)), arch=nb201.to_string(arch),
-               benchmark=bench, images_per_second=ips)
-    if bench is None:
-        rec["benchmark_reason"] = reason
+    rec.update(alpha_entropy=float(alpha_entropy(alpha)), arch=space.to_string(arch))
+    rec.update({k: v for k, v in extra.items() if v is not None or not k.endswith("_reason")})
+    rec["images_per_second"] = ips
     return rec
 
 
-def train(config: dict, workdir: str | Path, progress: bool = True) -> dict:
-    """Runs (or resumes) a DARTS search in ``workdir``; returns and writes ``result.json``.
+@dataclasses.dataclass
+class Run:
+    """Everything :func:`run_loop` and :func:`finish` need: the built, restored run."""
 
-    Args:
-        config: run options (:func:`jaxnas.darts.config.make_config` keys).
-        workdir: the run directory; an existing run there is resumed from its newest valid
-            checkpoint.
-        progress: a tqdm bar on stderr.
+    config: DartsConfig
+    workdir: Path
+    space: Any
+    derived: dict
+    mesh: Any
+    state: TrainState
+    extra: dict
+    step_fn: Any
+    w_it: Any
+    a_it: Any
+    mgr: Any
+    writer: MetricWriter
+    resumed_from: int | None
+    lead: bool
+    t_start: float
+    images_per_second: float | None = None
 
-    Returns:
-        The result: ``arch`` (official string), ``benchmark`` (NAS-Bench-201 accuracies of
-        ``arch``, or ``None`` with ``benchmark_reason``), ``alpha`` ``[6, 5]``, ``steps``,
-        ``epochs``, ``images_per_second`` (weight + architecture images per second over this
-        invocation's steps after the first, which compiles), ``wall_seconds``,
-        ``params_sha256`` (:func:`params_sha256`), ``config``, ``resumed_from``.
+
+def setup(config: DartsConfig | Mapping[str, Any], workdir: str | Path) -> Run:
+    """Builds a run in ``workdir``: checks a saved config, writes ``config.json``, loads the
+    data, builds the supernet from the space, restores the newest valid checkpoint (or
+    initialises) and jits the step.
 
     Raises:
-        ValueError: ``workdir`` holds a run with different options that matter.
+        ValueError: ``workdir`` holds a run with different options that matter, or the batch
+            size does not fit the data or the devices.
     """
     from jaxnas import data
 
     t_start = time.time()
     parallel.maybe_initialize_distributed()
-    config = make_config(**{k: v for k, v in config.items() if k != "derived"})
+    config = as_config(config)
+    space = spaces.get(config.space)
     workdir = Path(workdir).absolute()
     workdir.mkdir(parents=True, exist_ok=True)
-    saved = _read_config(workdir)
+    saved = read_config(workdir)
     if saved is not None:
-        diff = config_differences(saved, config)
+        diff = config_differences(saved[0], config)
         if diff:
             raise ValueError(
                 f"{workdir} holds a run with different options {diff} (saved, requested); "
@@ -168,28 +191,28 @@ def train(config: dict, workdir: str | Path, progress: bool = True) -> dict:
 
     net, (w_half, a_half) = build(config)
     mesh = parallel.make_mesh()
-    parallel.check_batch_size(config["batch_size"], mesh)
+    parallel.check_batch_size(config.batch_size, mesh)
     bsh = data.batch_sharding(mesh, parallel.DATA_AXIS)
-    w_it = data.Batches(w_half, config["batch_size"], seed=config["seed"], sharding=bsh)
-    a_it = data.Batches(a_half, config["batch_size"], seed=config["seed"] + 1, sharding=bsh)
-    spe = config["steps_per_epoch"] or min(w_it.steps_per_epoch, a_it.steps_per_epoch)
+    w_it = data.Batches(w_half, config.batch_size, seed=config.seed, sharding=bsh)
+    a_it = data.Batches(a_half, config.batch_size, seed=config.seed + 1, sharding=bsh)
+    spe = config.steps_per_epoch or min(w_it.steps_per_epoch, a_it.steps_per_epoch)
     if spe < 1:
-        raise ValueError(f"batch size {config['batch_size']} exceeds a search half of "
+        raise ValueError(f"batch size {config.batch_size} exceeds a search half of "
                          f"{len(w_half.labels)} images; lower --batch-size")
-    total = config["epochs"] * spe
+    total = config.epochs * spe
     derived = {"image_shape": list(w_half.images.shape[1:]), "num_classes": int(w_half.num_classes),
                "steps_per_epoch": spe, "total_steps": total, "num_devices": mesh.devices.size}
     if lead:
-        write_json(workdir / "config.json", dict(config, derived=derived))
+        write_json(workdir / CONFIG_FILE, dict(config.to_dict(), derived=derived))
 
     wtx, atx = _optimizers(config, spe)
     rep = parallel.replicated(mesh)
-    mgr = ckpt.make_manager(workdir / "checkpoints", config["keep"])
+    mgr = ckpt.make_manager(workdir / "checkpoints", config.keep)
     got = ckpt.restore_latest(mgr, _abstract_state(net, config, derived, rep),
                               quarantine=workdir / "corrupt_checkpoints")
     mgr.reload()
     if got is None:
-        state = parallel.replicate(init_state(jax.random.key(config["seed"]), net, wtx, atx,
+        state = parallel.replicate(init_state(jax.random.key(config.seed), space, net, wtx, atx,
                                               derived["image_shape"]), mesh)
         extra = {"w": w_it.state(), "a": a_it.state(), "sums": dict.fromkeys(METRIC_NAMES, 0.0),
                  "count": 0}
@@ -199,16 +222,26 @@ def train(config: dict, workdir: str | Path, progress: bool = True) -> dict:
         w_it.restore(extra["w"])
         a_it.restore(extra["a"])
         resumed_from = int(state.step)
-    start = int(state.step)
-    writer = MetricWriter(workdir, resume_step=start, enabled=lead)
+    writer = MetricWriter(workdir, resume_step=int(state.step), enabled=lead)
     step_fn = parallel.jit_step(make_train_step(
-        net, wtx, atx, w_half.mean, w_half.std, mode=mode_of(config),
-        objective=config["objective"], na_samples=config["na_samples"],
-        lr_schedule=optim.weight_lr_schedule(config["epochs"], spe),
-        weight_decay=optim.WEIGHT_DECAY, momentum=optim.MOMENTUM, augment=config["augment"],
+        net, wtx, atx, w_half.mean, w_half.std, mode=config.mode,
+        objective=config.objective, na_samples=config.na_samples,
+        lr_schedule=optim.weight_lr_schedule(config.epochs, spe),
+        weight_decay=optim.WEIGHT_DECAY, momentum=optim.MOMENTUM, augment=config.augment,
         padding=data.PADDING.get(w_half.name, 4)), mesh)
+    return Run(config=config, workdir=workdir, space=space, derived=derived, mesh=mesh,
+               state=state, extra=extra, step_fn=step_fn, w_it=w_it, a_it=a_it, mgr=mgr,
+               writer=writer, resumed_from=resumed_from, lead=lead, t_start=t_start)
 
-    sums, count = dict(extra["sums"]), int(extra["count"])
+
+def run_loop(run: Run, report: ReportHook | None = None, progress: bool = True) -> Run:
+    """Runs the remaining steps of ``run``: one epoch record per epoch (``metrics.jsonl``,
+    TensorBoard; ``report``'s fields for the magnitude-selected architecture), a checkpoint every
+    ``ckpt_every`` steps and at the end. Updates ``run.state`` and ``run.images_per_second``."""
+    config, spe, total = run.config, run.derived["steps_per_epoch"], run.derived["total_steps"]
+    state, w_it, a_it = run.state, run.w_it, run.a_it
+    start = int(state.step)
+    sums, count = dict(run.extra["sums"]), int(run.extra["count"])
     pending: list[dict] = []  # device metrics not yet added to sums (kept in step order)
 
     def flush():
@@ -220,9 +253,9 @@ def train(config: dict, workdir: str | Path, progress: bool = True) -> dict:
         pending.clear()
 
     from tqdm import tqdm
-    bar = tqdm(total=total, initial=start, file=sys.stderr, disable=not (progress and lead),
+    bar = tqdm(total=total, initial=start, file=sys.stderr, disable=not (progress and run.lead),
                desc="darts", unit="step", dynamic_ncols=True)
-    images_per_step = 2 * config["batch_size"]
+    images_per_step = 2 * config.batch_size
     t_first = None
     ips = None
 
@@ -238,7 +271,7 @@ def train(config: dict, workdir: str | Path, progress: bool = True) -> dict:
         return rate
 
     for t in range(start, total):
-        state, m = step_fn(state, next(w_it), next(a_it))
+        state, m = run.step_fn(state, next(w_it), next(a_it))
         pending.append(m)
         if t == start:
             jax.block_until_ready(state)
@@ -248,35 +281,70 @@ def train(config: dict, workdir: str | Path, progress: bool = True) -> dict:
         if done % spe == 0:
             flush()
             ips = throughput(done)
-            rec = _epoch_record(sums, count, state, done // spe, config, ips)
-            writer.write(rec)
-            if progress and lead:
+            rec = _epoch_record(sums, count, state, done // spe, run.space, ips, report)
+            run.writer.write(rec)
+            if progress and run.lead:
                 bar.write(f"epoch {rec['epoch']}: loss_w {rec['loss_w']:.3f} acc_w "
                           f"{rec['acc_w']:.3f} acc_a {rec['acc_a']:.3f} H(alpha) "
                           f"{rec['alpha_entropy']:.3f} {rec['arch']}", file=sys.stderr)
             sums, count = dict.fromkeys(METRIC_NAMES, 0.0), 0
-        if done % config["ckpt_every"] == 0 or done == total:
+        if done % config.ckpt_every == 0 or done == total:
             flush()
-            ckpt.save(mgr, done, state, {"w": w_it.state(), "a": a_it.state(), "sums": sums,
-                                         "count": count})
+            ckpt.save(run.mgr, done, state, {"w": w_it.state(), "a": a_it.state(), "sums": sums,
+                                             "count": count})
     flush()
     ips = throughput(total) if total > start else ips
     bar.close()
-    mgr.close()
-    writer.close()
+    run.state, run.images_per_second = state, ips
+    return run
 
-    alpha = np.asarray(jax.device_get(state.alpha))
-    arch = magnitude_select(alpha)
-    bench, reason = benchmark_of(arch, config["data_dir"])
-    result = {"arch": nb201.to_string(arch), "arch_ops": arch.tolist(), "benchmark": bench,
-              "benchmark_reason": reason, "alpha": alpha.tolist(), "steps": int(state.step),
-              "epochs": config["epochs"], "steps_per_epoch": spe, "images_per_second": ips,
-              "wall_seconds": time.time() - t_start, "params_sha256": params_sha256(state),
-              "resumed_from": resumed_from, "num_devices": mesh.devices.size,
-              "config": dict(config, derived=derived)}
-    if lead:
-        write_json(workdir / "result.json", result)
+
+def finish(run: Run, report: ReportHook | None = None) -> dict:
+    """Closes the run's checkpoint manager and writer; returns and writes ``result.json``."""
+    run.mgr.close()
+    run.writer.close()
+    state, config = run.state, run.config
+    alpha = _host_alpha(state)
+    arch, extra = _selected(run.space, alpha, report)
+    result = {"arch": run.space.to_string(arch), "arch_ops": arch.tolist(), **extra,
+              "alpha": jax.tree.map(lambda a: a.tolist(), alpha), "steps": int(state.step),
+              "epochs": config.epochs, "steps_per_epoch": run.derived["steps_per_epoch"],
+              "images_per_second": run.images_per_second,
+              "wall_seconds": time.time() - run.t_start, "params_sha256": params_sha256(state),
+              "resumed_from": run.resumed_from, "num_devices": run.mesh.devices.size,
+              "config": dict(config.to_dict(), derived=run.derived)}
+    if run.lead:
+        write_json(run.workdir / "result.json", result)
     return result
 
 
-__all__ = ["build", "load_run", "params_sha256", "train"]
+def train(config: DartsConfig | Mapping[str, Any], workdir: str | Path, progress: bool = True,
+          report: ReportHook | None = None) -> dict:
+    """Runs (or resumes) a DARTS search in ``workdir``; returns and writes ``result.json``.
+
+    Args:
+        config: the run options (:class:`DartsConfig`, or a dict of its fields).
+        workdir: the run directory; an existing run there is resumed from its newest valid
+            checkpoint.
+        progress: a tqdm bar on stderr.
+        report: optional hook ``arch -> dict`` whose fields join every epoch record and the
+            result, e.g. :func:`jaxnas.darts.report.benchmark_report` (``benchmark``: the
+            benchmark accuracies of the magnitude-selected architecture, or ``None`` with
+            ``benchmark_reason``).
+
+    Returns:
+        The result: ``arch`` (the space's string), ``arch_ops``, the report fields, ``alpha``
+        (the alpha pytree as lists), ``steps``, ``epochs``, ``images_per_second`` (weight +
+        architecture images per second over this invocation's steps after the first, which
+        compiles), ``wall_seconds``, ``params_sha256`` (:func:`params_sha256`), ``config``,
+        ``resumed_from``.
+
+    Raises:
+        ValueError: ``workdir`` holds a run with different options that matter.
+    """
+    run = setup(config, workdir)
+    return finish(run_loop(run, report, progress), report)
+
+
+__all__ = ["Run", "as_config", "build", "finish", "load_run", "params_sha256", "run_loop",
+           "setup", "train"]

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import flax.linen as nn
 import flax.struct
 import jax
 import jax.numpy as jnp
 import optax
 
-from jaxnas.models import Network, init
-from jaxnas.spaces import nb201
+from jaxnas.models.layers import init_variables
+from jaxnas.spaces import SearchSpace
 
 # DARTS initialises alpha as 1e-3 * N(0, 1) (``arch_parameters`` in the reference code).
 ALPHA_INIT_SCALE = 1e-3
@@ -24,7 +25,8 @@ class TrainState:
     Attributes:
         params: supernet weights (``Network`` ``params`` collection).
         batch_stats: BatchNorm running averages.
-        alpha: architecture logits, ``[6, 5]``; op weights are ``softmax(alpha, -1)``.
+        alpha: architecture logits, a pytree of the space's ``alpha_shapes`` (``[6, 5]`` for
+            NAS-Bench-201); op weights are ``softmax(alpha, -1)`` leaf by leaf.
         opt_weights: state of the weight optimizer.
         opt_alpha: state of the architecture optimizer.
         step: completed train steps, ``int32[]``.
@@ -34,21 +36,22 @@ class TrainState:
 
     params: Any
     batch_stats: Any
-    alpha: jax.Array  # [6, 5]
+    alpha: Any  # pytree of [E_i, K]
     opt_weights: optax.OptState
     opt_alpha: optax.OptState
     step: jax.Array  # int32 []
     key: jax.Array  # uint32 [2]
 
 
-def init_state(key: jax.Array, net: Network, weight_tx: optax.GradientTransformation,
-               alpha_tx: optax.GradientTransformation,
+def init_state(key: jax.Array, space: SearchSpace, net: nn.Module,
+               weight_tx: optax.GradientTransformation, alpha_tx: optax.GradientTransformation,
                image_shape: Sequence[int] = (32, 32, 3)) -> TrainState:
-    """Fresh state: initialised supernet, ``alpha ~ 1e-3 N(0, 1)``, step 0. Consumes ``key``."""
+    """Fresh state: the supernet ``net`` of ``space`` initialised, ``alpha ~ 1e-3 N(0, 1)``
+    (:meth:`~jaxnas.spaces.base.SearchSpace.init_alpha`), step 0. Consumes ``key``."""
     k_net, k_alpha, k_run = jax.random.split(key, 3)
-    variables = init(k_net, net, image_shape)
+    variables = init_variables(k_net, net, space.uniform_op_weights(), image_shape)
     params = variables["params"]
-    alpha = ALPHA_INIT_SCALE * jax.random.normal(k_alpha, (nb201.NUM_EDGES, nb201.NUM_OPS))
+    alpha = space.init_alpha(k_alpha, ALPHA_INIT_SCALE)
     return TrainState(params=params, batch_stats=variables.get("batch_stats", {}), alpha=alpha,
                       opt_weights=weight_tx.init(params), opt_alpha=alpha_tx.init(alpha),
                       step=jnp.zeros((), jnp.int32), key=jax.random.key_data(k_run))

@@ -1,6 +1,10 @@
 """One DARTS train step: an architecture update on the architecture half-batch, then a weight
 update on the weight half-batch (Liu et al., ICLR 2019, Algorithm 1), as one pure function.
 
+Generic over the search space: ``alpha`` is a pytree of ``[E_i, K]`` logits (the space's
+``alpha_shapes``) and the supernet takes operation weights of the same layout,
+``softmax(alpha, -1)`` leaf by leaf.
+
 Modes (static): ``first`` (first-order DARTS: the alpha gradient at the current weights),
 ``second`` (second-order / unrolled DARTS: the alpha gradient of ``L_val(w', alpha)`` at the
 one-step look-ahead ``w' = w - xi * (mu * m + grad_w L_train(w, alpha) + wd * w)``, ``xi`` the
@@ -10,7 +14,7 @@ finite-difference Hessian-vector product), ``fixed`` (alpha frozen, weights only
 "fix alpha").
 
 Objectives (static): ``darts`` (the validation loss at ``softmax(alpha)``) and ``neighborhood``
-(NA-DARTS: :func:`jaxnas.analysis.neighbourhood.neighbourhood_loss`, the mean validation loss over
+(NA-DARTS: :func:`jaxnas.darts.na_objective.neighbourhood_loss`, the mean validation loss over
 ``softmax(alpha)`` and ``k`` sampled radius-1 neighbours). The weight step always uses
 ``softmax(alpha)``.
 
@@ -22,18 +26,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
 
+from jaxnas.darts.na_objective import neighbourhood_loss
 from jaxnas.darts.state import TrainState
-from jaxnas.models import Network
-from jaxnas.analysis.neighbourhood import neighbourhood_loss
 
 MODES = ("first", "second", "fixed")
 OBJECTIVES = ("darts", "neighborhood")
 
 Batch = tuple[jax.Array, jax.Array]  # (uint8 images [B, H, W, 3], int32 labels [B])
+
+
+def op_weights(alpha):
+    """``softmax(alpha, -1)`` of every leaf of an alpha pytree."""
+    return jax.tree.map(lambda a: jax.nn.softmax(a, -1), alpha)
 
 
 def check_mode(mode: str, objective: str) -> None:
@@ -43,7 +52,7 @@ def check_mode(mode: str, objective: str) -> None:
         raise ValueError(f"unknown DARTS objective {objective!r}; choose one of {OBJECTIVES}")
 
 
-def make_loss(net: Network) -> Callable:
+def make_loss(net: nn.Module) -> Callable:
     """``loss(params, batch_stats, op_weights, x, y) -> (loss, (acc, new_batch_stats))``.
 
     Mean cross-entropy of the supernet in train mode; ``x`` normalised ``[B, H, W, 3]``.
@@ -59,7 +68,7 @@ def make_loss(net: Network) -> Callable:
     return loss
 
 
-def make_train_step(net: Network, weight_tx: optax.GradientTransformation,
+def make_train_step(net: nn.Module, weight_tx: optax.GradientTransformation,
                     alpha_tx: optax.GradientTransformation, mean, std, *,
                     mode: str = "first", objective: str = "darts", na_samples: int = 4,
                     lr_schedule: optax.Schedule | None = None,
@@ -68,7 +77,7 @@ def make_train_step(net: Network, weight_tx: optax.GradientTransformation,
     """Builds ``train_step(state, w_batch, a_batch) -> (state, metrics)`` (pure; jit it).
 
     Args:
-        net: the supernet.
+        net: the supernet, ``net.apply(variables, x, op_weights, train=...)``.
         weight_tx, alpha_tx: the two optimizers (:mod:`jaxnas.darts.optim`).
         mean, std: per-channel normalisation, ``[3]``.
         mode: ``first`` | ``second`` | ``fixed`` (see module docstring).
@@ -103,7 +112,7 @@ def make_train_step(net: Network, weight_tx: optax.GradientTransformation,
         return data.normalize(images, mean, std)
 
     def lookahead(params, batch_stats, opt_weights, alpha, x, y, step):
-        g, _ = grad_w(params, batch_stats, jax.nn.softmax(alpha, -1), x, y)
+        g, _ = grad_w(params, batch_stats, op_weights(alpha), x, y)
         xi = lr_schedule(step)
         trace = optax.tree_utils.tree_get(opt_weights, "trace")
         if trace is None:
@@ -116,7 +125,7 @@ def make_train_step(net: Network, weight_tx: optax.GradientTransformation,
         if mode == "second":
             params = lookahead(params, state.batch_stats, state.opt_weights, alpha, xw, yw,
                                state.step)
-        w = jax.nn.softmax(alpha, -1)
+        w = op_weights(alpha)
         if objective == "darts":
             val, (acc, _) = loss(params, state.batch_stats, w, xa, ya)
             return val, acc
@@ -135,7 +144,7 @@ def make_train_step(net: Network, weight_tx: optax.GradientTransformation,
         alpha, opt_alpha = state.alpha, state.opt_alpha
         if mode == "fixed":
             loss_a, (acc_a, _) = loss(state.params, state.batch_stats,
-                                      jax.nn.softmax(alpha, -1), xa, ya)
+                                      op_weights(alpha), xa, ya)
         else:
             (loss_a, acc_a), g_a = jax.value_and_grad(arch_loss, has_aux=True)(
                 alpha, state, xa, ya, xw, yw, k_na)
@@ -143,7 +152,7 @@ def make_train_step(net: Network, weight_tx: optax.GradientTransformation,
             alpha = optax.apply_updates(alpha, upd)
 
         (loss_w, (acc_w, batch_stats)), g = jax.value_and_grad(loss, has_aux=True)(
-            state.params, state.batch_stats, jax.nn.softmax(alpha, -1), xw, yw)
+            state.params, state.batch_stats, op_weights(alpha), xw, yw)
         upd, opt_weights = weight_tx.update(g, state.opt_weights, state.params)
         params = optax.apply_updates(state.params, upd)
         lr = lr_schedule(state.step) if lr_schedule is not None else jnp.nan
@@ -156,4 +165,4 @@ def make_train_step(net: Network, weight_tx: optax.GradientTransformation,
     return train_step
 
 
-__all__ = ["MODES", "OBJECTIVES", "check_mode", "make_loss", "make_train_step"]
+__all__ = ["MODES", "OBJECTIVES", "check_mode", "make_loss", "make_train_step", "op_weights"]

@@ -1,7 +1,9 @@
-"""Flax models: NAS-Bench-201 operations, cells, and the search / discrete network."""
+"""Flax models: generic layers (:mod:`jaxnas.models.layers`) and one subpackage per search space
+(:mod:`jaxnas.models.nb201`). Library code gets a space's networks from the space
+(``space.supernet(...)``, ``space.network(arch, ...)``)."""
 
-from jaxnas.models.cell import DiscreteCell, FusedSearchCell, MixedSearchCell, unfuse_cell_params
-from jaxnas.models.network import Network, init, kernel_fan_in, one_hot, supernet_to_per_edge
+from jaxnas.models.layers import compiler_options, init_variables, kernel_fan_in, on_cpu
+from jaxnas.models.nb201 import Network, init, supernet_to_per_edge
 
-__all__ = ["DiscreteCell", "FusedSearchCell", "MixedSearchCell", "Network", "init",
-           "kernel_fan_in", "one_hot", "supernet_to_per_edge", "unfuse_cell_params"]
+__all__ = ["Network", "compiler_options", "init", "init_variables", "kernel_fan_in", "on_cpu",
+           "supernet_to_per_edge"]

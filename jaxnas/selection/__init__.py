@@ -1,7 +1,6 @@
 """Architecture selection on a trained supernet: DARTS-PT perturbation selection (Wang et al.,
 ICLR 2021) and DARTS magnitude selection, as pure functions over a generic scoring function."""
 
-from jaxnas.darts.magnitude import magnitude_select
 from jaxnas.selection.loop import (
     Problem,
     SelectionState,
@@ -27,5 +26,5 @@ from jaxnas.selection.run import METHODS, Supernet, load_supernet, select, selec
 __all__ = ["CRITERIA", "METHODS", "Problem", "Supernet", "load_supernet", "select",
            "select_supernet", "Scores", "SelectionState", "candidate_masks",
            "candidate_weights", "choose", "decide_next", "decisions", "edge_order", "init_state",
-           "magnitude_select", "make_edge_scorer", "project", "run_selection", "score_candidates",
+           "make_edge_scorer", "project", "run_selection", "score_candidates",
            "score_candidates_sequential"]

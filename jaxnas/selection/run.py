@@ -2,19 +2,25 @@
 
 Wang et al., "Rethinking Architecture Selection in Differentiable NAS", ICLR 2021 (DARTS-PT).
 A supernet trained by ``jaxnas darts --workdir DIR`` (with alpha, or with ``--fix-alpha``, where
-alpha stays uniform) is turned into one NAS-Bench-201 architecture by
+alpha stays uniform) is turned into one architecture of its search space by
 
 * ``method='perturbation'`` (DARTS-PT): edge by edge, remove every candidate operation in turn,
   keep the one whose removal hurts the supernet's validation accuracy (or loss) most, make the
   edge one-hot and fine-tune the supernet for ``tune_epochs`` epochs; the run is checkpointed
   after every decision in ``DIR/select_perturbation/`` and a killed run continues from the last
   decided edge (:func:`jaxnas.selection.loop.run_selection`);
-* ``method='magnitude'`` (DARTS): the operation with the largest alpha on every edge.
+* ``method='magnitude'`` (DARTS): the space's magnitude rule (``space.discretize``; on
+  NAS-Bench-201 the operation with the largest alpha on every edge).
+
+The decisions are the rows of the space's alpha pytree (``space.decisions()``, stacked by
+``space.alpha_rows``); the supernet is handed operation weights in its own layout
+(``space.alpha_tree``).
 
 Both read the same supernet; the *validation* data are the architecture half of the search split
 (as in the reference, ``ruocwang/darts-pt``, where the candidates are scored on ``valid_queue``)
-and fine-tuning uses the weights half. The chosen architecture is looked up in NAS-Bench-201
-(CIFAR-10, CIFAR-100, ImageNet16-120); the result is returned and written to
+and fine-tuning uses the weights half. The chosen architecture is looked up in the space's
+tabular benchmark when it has one (NAS-Bench-201: CIFAR-10, CIFAR-100, ImageNet16-120); the
+result is returned and written to
 ``DIR/select_<method>/result.json``.
 """
 
@@ -31,12 +37,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnas.darts.magnitude import magnitude_select
+from jaxnas import spaces
+from jaxnas.darts.report import benchmark_of
 from jaxnas.jsonio import write_json
 from jaxnas.selection import loop
 from jaxnas.selection import perturbation as pt
 from jaxnas.selection import supernet as sn
-from jaxnas.spaces import nb201 as space
+from jaxnas.spaces import SearchSpace
 
 METHODS: tuple[str, ...] = ("perturbation", "magnitude")
 RESULT_FILE = "result.json"
@@ -48,9 +55,11 @@ class Supernet(NamedTuple):
     """A trained supernet and the data selection needs.
 
     Attributes:
-        net: the Flax supernet, ``net.apply(variables, x, op_weights[6, 5], train=...)``.
+        space: the search space (alpha layout, decisions, strings).
+        net: the Flax supernet, ``net.apply(variables, x, op_weights, train=...)`` with
+            ``op_weights`` of the space's alpha layout.
         variables: ``{'params', 'batch_stats'}`` after search.
-        alpha: architecture parameters after search.  # [6, 5]
+        alpha: architecture parameters after search (the space's alpha pytree).
         fix_alpha: whether alpha was frozen during search (the fix-alpha variant).
         train: weights half of the search split, ``(x uint8[N, H, W, 3], y int32[N])``.
         valid: architecture half, ``(x uint8[M, H, W, 3], y int32[M])``.
@@ -60,9 +69,10 @@ class Supernet(NamedTuple):
         batch_size: the search's batch size.
     """
 
+    space: SearchSpace
     net: Any
     variables: dict
-    alpha: jax.Array
+    alpha: Any
     fix_alpha: bool
     train: tuple[np.ndarray, np.ndarray]
     valid: tuple[np.ndarray, np.ndarray]
@@ -106,10 +116,11 @@ def load_supernet(workdir: str | os.PathLike) -> Supernet:
     mean, std, augment = _normalisation(config, w_half)
     variables = {"params": state.params, "batch_stats": state.batch_stats}
     return Supernet(
-        net=net, variables=variables, alpha=jnp.asarray(state.alpha, jnp.float32),
-        fix_alpha=darts.mode_of(config) == "fixed", train=_as_arrays(w_half),
+        space=spaces.get(config.space), net=net, variables=variables,
+        alpha=jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), state.alpha),
+        fix_alpha=config.mode == "fixed", train=_as_arrays(w_half),
         valid=_as_arrays(a_half), to_input=lambda x: _normalize(x, mean, std),
-        augment=augment, lr=darts.optim.WEIGHT_LR, batch_size=int(config["batch_size"]),
+        augment=augment, lr=darts.optim.WEIGHT_LR, batch_size=int(config.batch_size),
     )
 
 
@@ -119,7 +130,7 @@ def _normalize(x, mean, std):
     return data.normalize(x, mean, std)
 
 
-def _normalisation(config: dict, ds):
+def _normalisation(config, ds):
     """``(mean, std, augment)`` of the search run's dataset (the data module's datasets carry
     their per-channel ``mean`` and ``std``)."""
     from jaxnas import data
@@ -128,7 +139,7 @@ def _normalisation(config: dict, ds):
     std = jnp.asarray(ds.std, jnp.float32)
     padding = data.PADDING.get(getattr(ds, "name", None), 4)
     aug = None
-    if config["augment"]:
+    if config.augment:
         def aug(key, x):
             return data.augment(key, x, mean, std, padding=padding)
     return mean, std, aug
@@ -139,11 +150,10 @@ def _normalisation(config: dict, ds):
 # --------------------------------------------------------------------------------------------
 
 
-def _benchmark(arch: np.ndarray, data_dir) -> dict:
-    """NAS-Bench-201 accuracies (%) of ``arch``; ``None`` with a reason if the table is absent."""
-    from jaxnas.darts import benchmark_of
-
-    row, reason = benchmark_of(arch, data_dir)
+def _benchmark(space: SearchSpace, arch: np.ndarray, data_dir) -> dict:
+    """Benchmark accuracies (%) of ``arch`` per dataset (``{'valid', 'test'}`` of the 200-epoch
+    columns); ``None`` with a reason when the space has no table or it is absent."""
+    row, reason = benchmark_of(space, arch, data_dir)
     if row is None:
         return {name: None for name, _ in BENCH_DATASETS} | {"index": None, "reason": reason}
     out: dict = {"index": row["index"]}
@@ -152,30 +162,28 @@ def _benchmark(arch: np.ndarray, data_dir) -> dict:
     return out
 
 
-def _edge_name(e: int) -> str:
-    d, s = space.EDGES[e]
-    return f"node{d}<-node{s}"
-
-
 def _variant(method: str, fix_alpha: bool) -> str:
     if method == "magnitude":
         return "darts (magnitude, fix-alpha)" if fix_alpha else "darts (magnitude)"
     return "darts-pt fix-alpha" if fix_alpha else "darts-pt"
 
 
-def parse_order(order: str | Sequence[int] | None) -> list[int] | None:
-    """``None``/``'random'`` -> random order; ``'fixed'`` -> edges 0..5; or explicit edges."""
-    if order is None or order == "random":
+def parse_order(order: str | Sequence[int] | None, num_edges: int | None) -> list[int] | None:
+    """``None``/``'random'`` -> random order; ``'fixed'`` -> edges ``0..num_edges-1``; or an
+    explicit permutation of the edges (decisions). ``num_edges=None`` checks the form only
+    (before the supernet is loaded): an explicit order must be a permutation of its length."""
+    if order is None or order == "random" or (order == "fixed" and num_edges is None):
         return None
     if order == "fixed":
-        return list(range(space.NUM_EDGES))
+        return list(range(num_edges))
     if isinstance(order, str):
         try:
             order = [int(t) for t in order.split(",")]
         except ValueError:
             raise ValueError(f"unknown edge order {order!r}; use 'random', 'fixed' or a comma "
-                             "list of the 6 edges, e.g. 5,4,3,2,1,0") from None
-    return [int(e) for e in pt.edge_order(None, space.NUM_EDGES, order)]
+                             "list of the edges, e.g. 5,4,3,2,1,0") from None
+    n = len(order) if num_edges is None else num_edges
+    return [int(e) for e in pt.edge_order(None, n, order)]
 
 
 def validation_subset(valid: tuple[np.ndarray, np.ndarray], batch_size: int,
@@ -215,7 +223,9 @@ def select_supernet(
     """Selects an architecture on a loaded supernet (see :func:`select`)."""
     check_method(method)
     pt.check_crit(crit)
-    order = parse_order(order)
+    space = supernet.space
+    decisions = space.decisions()
+    order = parse_order(order, len(decisions))
     if tune_epochs < 0:
         raise ValueError(f"tune_epochs must be >= 0, got {tune_epochs}")
     if steps_per_epoch is not None and steps_per_epoch < 1:
@@ -224,20 +234,30 @@ def select_supernet(
         raise ValueError(f"valid_batches must be >= 1 (or None: all), got {valid_batches}")
     log = log or (lambda s: None)
     t0 = time.perf_counter()
-    alpha = np.asarray(supernet.alpha, np.float32)
-    num_edges, num_ops = alpha.shape
+    alpha = jax.tree.map(lambda a: np.asarray(a, np.float32), supernet.alpha)
+    rows = np.asarray(space.alpha_rows(alpha))  # [E, K]: one row per decision
+    num_edges, num_ops = rows.shape
+
+    def describe(e: int) -> dict:
+        return {"edge_name": space.edge_name(*decisions[e]),
+                "candidates": list(space.candidate_ops(*decisions[e]))}
+
     result: dict = {"method": method, "variant": _variant(method, supernet.fix_alpha),
-                    "fix_alpha": supernet.fix_alpha, "alpha": alpha.tolist()}
+                    "fix_alpha": supernet.fix_alpha,
+                    "alpha": jax.tree.map(lambda a: a.tolist(), alpha)}
     if method == "magnitude":
-        arch = magnitude_select(alpha)
-        if supernet.fix_alpha or np.ptp(alpha, axis=-1).max() == 0:
+        arch = np.asarray(space.discretize(alpha))
+        if supernet.fix_alpha or np.ptp(rows, axis=-1).max() == 0:
             result["note"] = ("alpha was not trained (fix-alpha search): magnitude selection is "
                               "undefined here (argmax of the initial alpha; ties go to 'none')")
-        result["decisions"] = [
-            {"step": e, "edge": e, "edge_name": _edge_name(e), "op": int(arch[e]),
-             "op_name": space.OPS[int(arch[e])], "candidates": list(space.OPS),
-             "alpha": alpha[e].tolist()}
-            for e in range(num_edges)]
+        result["decisions"] = []
+        for e in range(num_edges):
+            d = describe(e)
+            op = int(np.argmax(rows[e]))
+            result["decisions"].append(
+                {"step": e, "edge": e, "edge_name": d["edge_name"], "op": op,
+                 "op_name": d["candidates"][op], "candidates": d["candidates"],
+                 "alpha": rows[e].tolist()})
         result["settings"] = {}
     else:
         bs = supernet.batch_size
@@ -251,9 +271,10 @@ def select_supernet(
         tx = sn.tune_optimizer(tune_lr)
         problem = sn.make_problem(
             supernet.net, valid, (np.asarray(supernet.train[0]), np.asarray(supernet.train[1])),
-            tx, batch_size=bs, steps_per_epoch=steps_per_epoch, augment=augment, log=log)
+            tx, batch_size=bs, steps_per_epoch=steps_per_epoch, augment=augment, log=log,
+            to_op_weights=space.alpha_tree)
         weights = (sn.uniform_weights(num_edges, num_ops) if supernet.fix_alpha
-                   else sn.supernet_weights(alpha, num_edges, num_ops))
+                   else sn.supernet_weights(rows, num_edges, num_ops))
         settings = {"method": method, "seed": int(seed), "steps_per_epoch": steps_per_epoch,
                     "valid_batches": valid_batches, "batch_size": bs, "tune_lr": tune_lr,
                     "num_valid": int(valid[1].shape[0]), "num_train": int(supernet.train[1].shape[0])}
@@ -262,10 +283,11 @@ def select_supernet(
             i = int(state.num_decided) - 1
             e = int(state.order[i])
             op = int(state.decided[e])
-            accs = " ".join(f"{space.OPS[k]}={100 * float(a):.2f}"
+            d = describe(e)
+            accs = " ".join(f"{d['candidates'][k]}={100 * float(a):.2f}"
                             for k, a in enumerate(np.asarray(state.acc[i])))
-            log(f"[{i + 1}/{num_edges}] edge {e} ({_edge_name(e)}): accuracy with op removed "
-                f"{accs} -> keep {space.OPS[op]} ({time.perf_counter() - t0:.0f} s)")
+            log(f"[{i + 1}/{num_edges}] edge {e} ({d['edge_name']}): accuracy with op removed "
+                f"{accs} -> keep {d['candidates'][op]} ({time.perf_counter() - t0:.0f} s)")
 
         ckpt = None if out_dir is None else Path(out_dir) / "checkpoints"
         if ckpt is not None and (ckpt / loop.CONFIG_FILE).is_file():
@@ -279,18 +301,20 @@ def select_supernet(
             if ckpt is not None and "holds a selection run" in str(e):
                 raise ValueError(f"{e} (e.g. --out-dir DIR, or delete {out_dir})") from None
             raise
-        arch = np.asarray(state.decided)
-        recs = loop.decisions(state, space.OPS)
+        # the architecture the space reads off the decided (one-hot) rows
+        decided = jax.nn.one_hot(np.asarray(state.decided), num_ops)
+        arch = np.asarray(space.discretize(jax.tree.map(np.asarray, space.alpha_tree(decided))))
+        recs = loop.decisions(state)
         for r in recs:
-            r["edge_name"] = _edge_name(r["edge"])
-            r["candidates"] = list(space.OPS)
+            d = describe(r["edge"])
+            r.update(op_name=d["candidates"][r["op"]], **d)
         result["decisions"] = recs
         result["order"] = np.asarray(state.order).tolist()
         result["settings"] = {**settings, "crit": crit, "tune_epochs": int(tune_epochs),
                               "order": order}
     result["arch_ops"] = [int(a) for a in arch]
     result["arch"] = space.to_string(arch)
-    result["benchmark"] = _benchmark(arch, data_dir)
+    result["benchmark"] = _benchmark(space, arch, data_dir)
     result["seconds"] = time.perf_counter() - t0
     if out_dir is not None:
         write_json(Path(out_dir) / RESULT_FILE, result, indent=1)
@@ -310,7 +334,7 @@ def select(
     valid_batches: int | None = None,
     out_dir: str | os.PathLike | None = None,
 ) -> dict:
-    """Selects a NAS-Bench-201 architecture from the supernet of a ``jaxnas darts`` run.
+    """Selects an architecture from the supernet of a ``jaxnas darts`` run.
 
     Args:
         workdir: the search run's directory (``config.json``, ``checkpoints/``).
@@ -321,9 +345,10 @@ def select(
         crit: ``'acc'`` (keep the op whose removal gives the lowest validation accuracy, the
             reference's default) or ``'loss'`` (highest loss).
         order: ``None``/``'random'`` (a random edge order drawn from ``seed``, as the reference),
-            ``'fixed'`` (edges 0..5) or an explicit permutation of the 6 edges.
+            ``'fixed'`` (edges in decision order) or an explicit permutation of the edges
+            (the rows of the space's alpha, ``space.decisions()``).
         seed: seed of the edge order and of the fine-tuning batches.
-        data_dir: folder with NAS-Bench-201's tables (see :mod:`jaxnas.paths`).
+        data_dir: folder with the benchmark tables (see :mod:`jaxnas.paths`).
         progress: print one line per decision (and per fine-tuning epoch) on stderr.
         valid_batches: score on this many validation batches (a fixed random subset of the
             architecture half); default all of it, as the reference.
@@ -344,9 +369,10 @@ def select(
     """
     check_method(method)
     pt.check_crit(crit)
-    parse_order(order)
+    parse_order(order, None)
     log = (lambda s: print(s, file=sys.stderr, flush=True)) if progress else None
     supernet = load_supernet(workdir)
+    parse_order(order, len(supernet.space.decisions()))
     out_dir = Path(workdir) / f"select_{method}" if out_dir is None else Path(out_dir)
     out = select_supernet(
         supernet, out_dir, method=method, tune_epochs=tune_epochs,

@@ -1,8 +1,9 @@
 """DARTS-PT selection :class:`~jaxnas.selection.loop.Problem` for a Flax supernet.
 
 Works with any Flax module called as ``module.apply(variables, x, op_weights, train=...)`` with
-``variables = {'params', 'batch_stats'}`` (the NAS-Bench-201 :class:`jaxnas.models.Network` of the
-DARTS issue, or a toy).
+``variables = {'params', 'batch_stats'}`` (a search space's supernet, ``space.supernet(...)``, or
+a toy). Selection works on the rows of the op weights (``[E, K]``, one per decision);
+``to_op_weights`` maps them to the supernet's own layout (``space.alpha_tree``).
 
 BatchNorm during scoring: the reference implementation (``ruocwang/darts-pt``,
 ``nasbench201/projection.py``) scores candidate removals with ``infer(..., eval=False)``, i.e. the
@@ -31,7 +32,7 @@ import optax
 
 from jaxnas.darts import optim
 from jaxnas.darts.step import make_loss
-from jaxnas.models.ops import compiler_options
+from jaxnas.models.layers import compiler_options
 from jaxnas.selection import loop
 from jaxnas.selection import perturbation as pt
 
@@ -49,18 +50,24 @@ def init_tune_state(variables: dict, tx: optax.GradientTransformation) -> dict:
             "opt": tx.init(params)}
 
 
-def make_eval_fn(module: nn.Module):
+def _identity(w):
+    return w
+
+
+def make_eval_fn(module: nn.Module, to_op_weights=_identity):
     """``eval_fn((tune_state, (xs[NB, B, ...], ys[NB, B])), op_weights) -> (acc, loss)``: mean
     accuracy and loss over validation batches, BatchNorm in batch-statistics mode (see module
-    docstring), running averages untouched."""
+    docstring), running averages untouched. ``op_weights`` are rows ``[E, K]``, passed to the
+    module as ``to_op_weights(op_weights)``."""
 
     loss_fn = make_loss(module)
 
     def eval_fn(params_and_data, op_weights):
         ts, (xs, ys) = params_and_data
+        w = to_op_weights(op_weights)
 
         def body(carry, batch):
-            loss, (acc, _) = loss_fn(ts["params"], ts["batch_stats"], op_weights, *batch)
+            loss, (acc, _) = loss_fn(ts["params"], ts["batch_stats"], w, *batch)
             return carry, (acc, loss)
 
         _, (acc, loss) = jax.lax.scan(body, None, (xs, ys))
@@ -69,7 +76,8 @@ def make_eval_fn(module: nn.Module):
     return eval_fn
 
 
-def make_train_epoch(module: nn.Module, tx: optax.GradientTransformation, augment=None):
+def make_train_epoch(module: nn.Module, tx: optax.GradientTransformation, augment=None,
+                     to_op_weights=_identity):
     """An epoch ``(key, tune_state, op_weights, xs[S, B, ...], ys[S, B]) -> (tune_state,
     mean loss)`` of weight training with fixed op weights. Consumes ``key`` (augmentation).
 
@@ -85,7 +93,8 @@ def make_train_epoch(module: nn.Module, tx: optax.GradientTransformation, augmen
     def step(ts, op_weights, key, x, y):
         if augment is not None:
             x = augment(key, x)
-        (loss, (_, batch_stats)), g = grad_fn(ts["params"], ts["batch_stats"], op_weights, x, y)
+        (loss, (_, batch_stats)), g = grad_fn(ts["params"], ts["batch_stats"],
+                                              to_op_weights(op_weights), x, y)
         updates, opt = tx.update(g, ts["opt"], ts["params"])
         new = {**ts, "params": optax.apply_updates(ts["params"], updates), "opt": opt,
                "batch_stats": batch_stats}
@@ -105,7 +114,7 @@ def make_train_epoch(module: nn.Module, tx: optax.GradientTransformation, augmen
 def make_problem(module: nn.Module, valid: tuple[jax.Array, jax.Array],
                  train: tuple[jax.Array, jax.Array], tx: optax.GradientTransformation, *,
                  batch_size: int, steps_per_epoch: int | None = None, augment=None,
-                 log=None) -> loop.Problem:
+                 log=None, to_op_weights=_identity) -> loop.Problem:
     """The selection problem of a Flax supernet.
 
     Args:
@@ -117,6 +126,8 @@ def make_problem(module: nn.Module, valid: tuple[jax.Array, jax.Array],
         steps_per_epoch: fine-tuning steps per epoch (default: one pass over ``train``).
         augment: optional ``augment(key, x) -> x`` for fine-tuning batches.
         log: optional ``log(str)`` for per-epoch fine-tuning losses.
+        to_op_weights: maps op-weight rows ``[E, K]`` to the module's layout (e.g.
+            ``space.alpha_tree``; default: the module takes the rows).
     """
     nv = (valid[0].shape[0] // batch_size) * batch_size
     if nv == 0:
@@ -124,10 +135,10 @@ def make_problem(module: nn.Module, valid: tuple[jax.Array, jax.Array],
                          f"batch of {batch_size}; lower the batch size")
     vx = valid[0][:nv].reshape(-1, batch_size, *valid[0].shape[1:])
     vy = valid[1][:nv].reshape(-1, batch_size)
-    scorer = pt.make_edge_scorer(make_eval_fn(module))
+    scorer = pt.make_edge_scorer(make_eval_fn(module, to_op_weights))
     n = train[0].shape[0]
     steps = steps_per_epoch or n // batch_size
-    epoch_fn = make_train_epoch(module, tx, augment)
+    epoch_fn = make_train_epoch(module, tx, augment, to_op_weights)
 
     def score_edge(tune_state, weights, decided, edge):
         return scorer((tune_state, (vx, vy)), weights, decided, edge)
@@ -154,7 +165,8 @@ def uniform_weights(num_edges: int, num_ops: int) -> jax.Array:
 
 
 def supernet_weights(alpha: Any | None, num_edges: int, num_ops: int) -> jax.Array:
-    """``softmax(alpha)`` (DARTS-PT), or uniform when ``alpha`` is None (fix-alpha)."""
+    """``softmax(alpha)`` of alpha rows ``[E, K]`` (DARTS-PT), or uniform when ``alpha`` is
+    None (fix-alpha)."""
     if alpha is None:
         return uniform_weights(num_edges, num_ops)
     return jax.nn.softmax(jnp.asarray(alpha, jnp.float32), axis=-1)

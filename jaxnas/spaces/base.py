@@ -171,11 +171,66 @@ class SearchSpace(abc.ABC):
                 jnp.concatenate([jnp.ones((1,), bool), valid]))
 
     # ---- supernet spaces -------------------------------------------------------------------
+    #
+    # A space with a supernet describes its architecture weights ``alpha`` as a pytree whose
+    # leaves are ``[E_i, K]`` matrices (one row per edge, one column per candidate operation;
+    # e.g. ``(6, 5)`` for NB201, ``{'normal': (14, 8), 'reduce': (14, 8)}`` for the DARTS cell
+    # space). The *decisions* of selection are the rows of all leaves, in ``jax.tree`` order;
+    # :meth:`alpha_rows` stacks them into one ``[E, K]`` matrix and :meth:`alpha_tree` splits
+    # such a matrix back, so generic code (selection, the NA-DARTS objective) works on rows and
+    # hands the supernet its own layout. The default implementations below need only
+    # :attr:`alpha_shapes`.
 
     @property
     def alpha_shapes(self) -> Any:
         """Shapes of the architecture weights as a pytree of tuples, or ``None`` (no supernet)."""
         return None
+
+    @property
+    def has_supernet(self) -> bool:
+        """Whether the space describes a supernet (:attr:`alpha_shapes` is not ``None``)."""
+        return self.alpha_shapes is not None
+
+    def _alpha_shape_leaves(self) -> tuple[list[tuple[int, ...]], Any]:
+        shapes = self.alpha_shapes
+        if shapes is None:
+            raise NotImplementedError(f"space {self.name!r} has no supernet")
+        return jax.tree.flatten(shapes, is_leaf=_is_shape)
+
+    def init_alpha(self, key: jax.Array, scale: float = 1e-3) -> Any:
+        """DARTS's initial alpha: ``scale * N(0, 1)`` of :attr:`alpha_shapes`. A single leaf
+        uses ``key`` as is; several leaves draw from ``jax.random.split(key, n)`` in tree
+        order. Consumes ``key``."""
+        shapes, treedef = self._alpha_shape_leaves()
+        keys = [key] if len(shapes) == 1 else list(jax.random.split(key, len(shapes)))
+        return jax.tree.unflatten(
+            treedef, [scale * jax.random.normal(k, tuple(s)) for k, s in zip(keys, shapes)])
+
+    def uniform_op_weights(self) -> Any:
+        """Operation weights of :attr:`alpha_shapes` with every row uniform (``1/K``)."""
+        shapes, treedef = self._alpha_shape_leaves()
+        return jax.tree.unflatten(treedef, [jnp.full(tuple(s), 1.0 / s[-1]) for s in shapes])
+
+    def alpha_rows(self, tree: Any) -> jax.Array:
+        """The rows of every leaf of an alpha / op-weight pytree stacked in decision order,
+        ``[E, K]`` (a single ``[E, K]`` leaf is returned as is). Leaves must share ``K``."""
+        leaves = jax.tree.leaves(tree)
+        if len(leaves) == 1:
+            return leaves[0]
+        ks = {leaf.shape[-1] for leaf in leaves}
+        if len(ks) != 1:
+            raise ValueError(f"space {self.name!r}: alpha leaves have different numbers of "
+                             f"operations {sorted(ks)}; stack them with masks instead")
+        return jnp.concatenate(leaves, axis=-2)
+
+    def alpha_tree(self, rows: jax.Array) -> Any:
+        """Inverse of :meth:`alpha_rows`: splits ``[..., E, K]`` rows into the alpha pytree
+        (leading batch axes are kept on every leaf)."""
+        shapes, treedef = self._alpha_shape_leaves()
+        if len(shapes) == 1:
+            return jax.tree.unflatten(treedef, [rows])
+        bounds = np.cumsum([s[0] for s in shapes])[:-1].tolist()
+        return jax.tree.unflatten(treedef, jnp.split(rows, bounds, axis=-2))
 
     def discretize(self, alpha: Any) -> np.ndarray:
         """The magnitude rule: the architecture DARTS reads off ``alpha`` (host side)."""
@@ -186,13 +241,32 @@ class SearchSpace(abc.ABC):
         raise NotImplementedError(f"space {self.name!r} has no supernet")
 
     def supernet(self, **kwargs) -> Any:
-        """The Flax supernet taking operation weights of :attr:`alpha_shapes`."""
+        """The Flax supernet, called as ``net.apply(variables, x, op_weights, train=...)`` with
+        ``op_weights`` of :attr:`alpha_shapes`. Keyword arguments are the network's size
+        (space-specific, e.g. ``channels``, ``cells_per_stage``, ``num_classes``)."""
+        raise NotImplementedError(f"space {self.name!r} has no supernet")
+
+    def network(self, arch: Any, **kwargs) -> Any:
+        """The discrete (standalone) Flax network of ``arch``, ``net.apply(variables, x,
+        train=...)``; keyword arguments as for :meth:`supernet`."""
         raise NotImplementedError(f"space {self.name!r} has no supernet")
 
     def decisions(self) -> list[tuple[str, int]]:
         """The selection decisions of the supernet: ``(leaf, row)`` of every edge of alpha,
         in order, with ``leaf`` a key path of the alpha pytree ('' for a single array)."""
         raise NotImplementedError(f"space {self.name!r} has no supernet")
+
+    def candidate_ops(self, leaf: str, row: int) -> tuple[str, ...]:
+        """Names of the candidate operations of decision ``(leaf, row)``, in column order."""
+        raise NotImplementedError(f"space {self.name!r} has no supernet")
+
+    def edge_name(self, leaf: str, row: int) -> str:
+        """A readable name of decision ``(leaf, row)`` for logs and results."""
+        return f"{leaf}[{row}]" if leaf else f"edge{row}"
+
+
+def _is_shape(x: Any) -> bool:
+    return isinstance(x, tuple) and all(isinstance(i, int) for i in x)
 
 
 def nth_valid(valid: jax.Array, n: jax.Array) -> jax.Array:

@@ -342,6 +342,32 @@ class NB201Space(ProductSpace):
     def decisions(self) -> list[tuple[str, int]]:
         return [("", e) for e in range(NUM_EDGES)]
 
+    def candidate_ops(self, leaf: str, row: int) -> tuple[str, ...]:
+        return OPS
+
+    def edge_name(self, leaf: str, row: int) -> str:
+        """``'node{dst}<-node{src}'`` of edge ``row``."""
+        d, s = EDGES[row]
+        return f"node{d}<-node{s}"
+
+    def supernet(self, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10,
+                 **kwargs) -> Any:
+        """:class:`jaxnas.models.nb201.Network` (fused search cells; ``kwargs``: ``cell``,
+        ``scan``), operation weights ``[6, 5]``."""
+        from jaxnas.models.nb201 import Network
+
+        return Network(channels=channels, cells_per_stage=cells_per_stage,
+                       num_classes=num_classes, **kwargs)
+
+    def network(self, arch: Any, channels: int = 16, cells_per_stage: int = 5,
+                num_classes: int = 10) -> Any:
+        """The standalone :class:`jaxnas.models.nb201.Network` of ``arch`` (its parameters are
+        :func:`jaxnas.models.nb201.supernet_to_per_edge` of the supernet's)."""
+        from jaxnas.models.nb201 import Network
+
+        return Network(channels=channels, cells_per_stage=cells_per_stage,
+                       num_classes=num_classes, arch=tuple(int(a) for a in self.validate(arch)))
+
 
 SPACE = NB201Space()
 

@@ -9,10 +9,10 @@ cell every edge is a *mixed operation* ``sum_o w[e, o] * op_o(x_i)`` with explic
 regroups the work: all edges leaving node ``i`` apply ReLU and convolutions to the *same* input,
 so their 1x1 convolutions are one convolution with ``n_out * C`` output channels (likewise the
 3x3 ones), normalised by one affine-free BatchNorm over both (per-channel, hence identical to
-per-edge BatchNorms; :class:`~jaxnas.models.ops.SplitBatchNorm` keeps one set of statistics
+per-edge BatchNorms; :class:`~jaxnas.models.layers.SplitBatchNorm` keeps one set of statistics
 without concatenating); the pooled input is computed once per node; ``none`` is skipped. Each
 cell then runs 6 convolutions instead of 12 and the weighted sums fuse into a few elementwise
-kernels. Node values pass through :func:`~jaxnas.models.ops.fence` so that XLA:CPU materialises
+kernels. Node values pass through :func:`~jaxnas.models.layers.fence` so that XLA:CPU materialises
 them instead of recomputing skip/pool chains across cells. :func:`unfuse_cell_params` maps the
 fused parameters to the per-edge layout of the other two cells (the oracle used in the tests).
 """
@@ -23,7 +23,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxnas.models.ops import SplitBatchNorm, apply_op, avg_pool_3x3, conv, fence
+from jaxnas.models.layers import SplitBatchNorm, avg_pool_3x3, conv, fence
+from jaxnas.models.nb201.ops import apply_op
 from jaxnas.spaces.nb201 import EDGES, NUM_NODES
 
 # For every source node i < 3: the edges leaving it, in encoding order, as (edge, dst).

@@ -16,15 +16,20 @@ variables into its parameter layout, so a one-hot ``op_weights`` gives the stand
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxnas.models.cell import DiscreteCell, FusedSearchCell, MixedSearchCell, unfuse_cell_params
-from jaxnas.models.ops import ResNetBasicBlock, batch_norm, conv, on_cpu
+from jaxnas.models.layers import batch_norm, conv, init_variables
+from jaxnas.models.nb201.cell import (
+    DiscreteCell,
+    FusedSearchCell,
+    MixedSearchCell,
+    unfuse_cell_params,
+)
+from jaxnas.models.nb201.ops import ResNetBasicBlock
 from jaxnas.spaces import nb201
 
 CELLS = {"fused": FusedSearchCell, "mixed": MixedSearchCell}
@@ -136,35 +141,11 @@ def supernet_to_per_edge(variables: dict, channels: int) -> dict:
     return {"params": params, "batch_stats": stats}
 
 
-def kernel_fan_in(shape: Sequence[int]) -> int:
-    """Fan-in of a ``kernel`` parameter of :class:`Network`: ``kh * kw * Cin`` for a convolution
-    ``[kh, kw, Cin, Cout]``, also when stacked over a scanned stage (``[N, kh, kw, Cin, Cout]``);
-    ``Din`` for the classifier ``[Din, Dout]``."""
-    return math.prod(shape[-4:-1] if len(shape) >= 4 else shape[:-1])
-
-
-@functools.cache
-def _jitted_init():
-    # Initialisation runs once per run, so it is compiled without XLA's backend optimisation: at
-    # the default level XLA:CPU spends ~25 s optimising the ~50 inlined truncated-normal samplers
-    # of the kernels (C=4, N=1 or C=16, N=5: 3.5-4 s this way). Eager op-by-op initialisation
-    # compiled ~300 small programs and took 35-55 s on a 2-core CPU.
-    opts = {"xla_backend_optimization_level": 0} if on_cpu() else None
-    return jax.jit(lambda net, key, x, w: net.init(key, x, w, train=False), static_argnums=0,
-                   compiler_options=opts)
-
-
 def init(key: jax.Array, net: Network, image_shape: Sequence[int] = (32, 32, 3)) -> dict:
-    """Initial variables ``{'params', 'batch_stats'}`` of ``net`` (one jitted program, cached per
-    network and image shape). Consumes ``key``."""
-    x = jnp.zeros((1, *image_shape), jnp.float32)
-    w = None if net.arch is not None else jnp.full((nb201.NUM_EDGES, nb201.NUM_OPS),
-                                                   1.0 / nb201.NUM_OPS)
-    if isinstance(key, jax.core.Tracer):  # inside a transformation (e.g. jax.eval_shape)
-        return dict(net.init(key, x, w, train=False))
-    return dict(_jitted_init()(net, key, x, w))
+    """Initial variables ``{'params', 'batch_stats'}`` of ``net`` (supernet or discrete; one
+    jitted program, cached per network and image shape). Consumes ``key``."""
+    w = None if net.arch is not None else nb201.SPACE.uniform_op_weights()
+    return init_variables(key, net, w, image_shape)
 
 
-def one_hot(arch) -> jax.Array:
-    """Operation weights ``[6, 5]`` selecting architecture ``arch`` (``int[6]``)."""
-    return jax.nn.one_hot(jnp.asarray(arch, jnp.int32), nb201.NUM_OPS)
+__all__ = ["CELLS", "Network", "init", "supernet_to_per_edge"]

@@ -1,20 +1,22 @@
-"""NAS-Bench-201 cell operations (Dong & Yang, ICLR 2020), channels-last (NHWC).
+"""Generic layers of the supernets, channels-last (NHWC), and their XLA:CPU workarounds.
 
-The five operations of an edge, in :data:`jaxnas.spaces.nb201.OPS` order:
-
-* ``none``: zeros (contributes nothing to the destination node);
-* ``skip_connect``: the identity;
-* ``nor_conv_1x1`` / ``nor_conv_3x3``: ReLU -> Conv (no bias) -> BatchNorm;
-* ``avg_pool_3x3``: 3x3 average pooling, stride 1, padding 1, padding excluded from the count.
+Space-independent building blocks: bias-free convolutions (on CPU as chunked im2col GEMMs with a
+custom gradient, :func:`conv2d`), BatchNorm with PyTorch's defaults, the affine-free
+training-mode BatchNorm with a closed-form gradient (:func:`normalize_train`) and its split form
+(:class:`SplitBatchNorm`), :func:`fence`, 3x3 average pooling without padding in the count,
+ReLU -> Conv -> BN, the supernet compiler options and a cached jitted initialiser
+(:func:`init_variables`). The operations, cells and networks of a search space live in its own
+subpackage (e.g. :mod:`jaxnas.models.nb201`).
 
 Inside search cells the BatchNorm has no affine parameters (``affine=False`` in the reference
 implementations), so a BatchNorm over the concatenated outputs of several convolutions is exactly
-one BatchNorm per convolution; :mod:`jaxnas.models.cell` relies on this to fuse edges.
+one BatchNorm per convolution; fused search cells rely on this.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 
 import flax.linen as nn
@@ -35,7 +37,7 @@ def batch_norm(affine: bool, name: str | None = None) -> nn.BatchNorm:
 
 def conv(features: int, kernel: int, stride: int = 1, name: str | None = None,
          relu: bool = False) -> Conv:
-    """A bias-free convolution with ``(kernel - 1) // 2`` zero padding, as in NAS-Bench-201;
+    """A bias-free convolution with ``(kernel - 1) // 2`` zero padding;
     ``relu=True`` convolves ``relu(x)``."""
     return Conv(features, kernel, stride, relu=relu, name=name)
 
@@ -194,7 +196,7 @@ def conv2d(x: jax.Array, kernel: jax.Array, stride: int = 1, padding: int = 0,
            relu: bool = False) -> jax.Array:
     """NHWC / HWIO convolution of ``relu(x)`` (or ``x``) as cache-sized im2col GEMMs (CPU path).
 
-    XLA:CPU runs the NAS-Bench-201 convolutions at 70-80 GFLOP/s forward and lowers the kernel
+    XLA:CPU runs the supernet convolutions at 70-80 GFLOP/s forward and lowers the kernel
     gradient to an image-window convolution at 6-60 GFLOP/s. Here:
 
     * "same" padding, stride 1 (the cell convolutions): the forward pass is a loop of im2col
@@ -205,7 +207,7 @@ def conv2d(x: jax.Array, kernel: jax.Array, stride: int = 1, padding: int = 0,
     * anything else (stride 2 in the reduction blocks): XLA's convolution and input gradient,
       the chunked im2col kernel gradient.
 
-    ``relu=True`` computes ``conv(relu(x))`` with the ReLU applied chunk by chunk (NAS-Bench-201's
+    ``relu=True`` computes ``conv(relu(x))`` with the ReLU applied chunk by chunk (the cells'
     ReLU -> Conv -> BN), so the rectified input is never stored.
 
     Args:
@@ -427,42 +429,36 @@ class ReLUConvBN(nn.Module):
         return batch_norm(self.affine, name="bn")(y, use_running_average=not train)
 
 
-class ResNetBasicBlock(nn.Module):
-    """NAS-Bench-201's stride-2 residual block between stages (affine BatchNorms).
-
-    ``out = ReLUConvBN3x3(stride 2) -> ReLUConvBN3x3 (x) + Conv1x1(AvgPool2x2(x))``.
-    """
-
-    features: int
-
-    @nn.compact
-    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        y = ReLUConvBN(self.features, 3, 2, affine=True, name="conv_a")(x, train)
-        y = ReLUConvBN(self.features, 3, 1, affine=True, name="conv_b")(y, train)
-        r = nn.avg_pool(x, (2, 2), strides=(2, 2))
-        r = conv(self.features, 1, name="downsample")(r)
-        return r + y
+def kernel_fan_in(shape: Sequence[int]) -> int:
+    """Fan-in of a ``kernel`` parameter: ``kh * kw * Cin`` for a convolution
+    ``[kh, kw, Cin, Cout]``, also when stacked over a scanned stage (``[N, kh, kw, Cin, Cout]``);
+    ``Din`` for a dense layer ``[Din, Dout]``."""
+    return math.prod(shape[-4:-1] if len(shape) >= 4 else shape[:-1])
 
 
-def apply_op(op: int, x: jax.Array, features: int, train: bool, edge: int) -> jax.Array:
-    """Applies operation ``op`` (index into ``OPS``) of edge ``edge`` inside a compact module.
-
-    Parameters are named ``edge{e}_conv1x1`` / ``edge{e}_conv3x3`` so that the unfused and the
-    discrete cells share one parameter layout.
-    """
-    if op == 0:
-        return jnp.zeros_like(x)
-    if op == 1:
-        return x
-    if op == 2:
-        return ReLUConvBN(features, 1, name=f"edge{edge}_conv1x1")(x, train)
-    if op == 3:
-        return ReLUConvBN(features, 3, name=f"edge{edge}_conv3x3")(x, train)
-    if op == 4:
-        return avg_pool_3x3(x)
-    raise ValueError(f"operation index {op!r} is out of range [0, 5)")
+@functools.cache
+def _jitted_init():
+    # Initialisation runs once per run, so it is compiled without XLA's backend optimisation: at
+    # the default level XLA:CPU spends ~25 s optimising the ~50 inlined truncated-normal samplers
+    # of the kernels (C=4, N=1 or C=16, N=5: 3.5-4 s this way). Eager op-by-op initialisation
+    # compiled ~300 small programs and took 35-55 s on a 2-core CPU.
+    opts = {"xla_backend_optimization_level": 0} if on_cpu() else None
+    return jax.jit(lambda net, key, x, w: net.init(key, x, w, train=False), static_argnums=0,
+                   compiler_options=opts)
 
 
-__all__ = ["BN_EPS", "BN_MOMENTUM", "Conv", "ReLUConvBN", "ResNetBasicBlock", "apply_op", "avg_pool_3x3",
-           "SplitBatchNorm", "batch_norm", "compiler_options", "conv", "conv2d", "fence",
-           "normalize_train", "on_cpu"]
+def init_variables(key: jax.Array, net: nn.Module, op_weights=None,
+                   image_shape: Sequence[int] = (32, 32, 3)) -> dict:
+    """Initial variables ``{'params', 'batch_stats'}`` of a network called as
+    ``net(x, op_weights, train=...)`` (one jitted program, cached per network, image shape and
+    op-weight layout). ``op_weights``: any weights of the supernet's layout (their values do not
+    matter), ``None`` for a discrete network. Consumes ``key``."""
+    x = jnp.zeros((1, *image_shape), jnp.float32)
+    if isinstance(key, jax.core.Tracer):  # inside a transformation (e.g. jax.eval_shape)
+        return dict(net.init(key, x, op_weights, train=False))
+    return dict(_jitted_init()(net, key, x, op_weights))
+
+
+__all__ = ["BN_EPS", "BN_MOMENTUM", "CHUNK_PIXELS", "Conv", "ReLUConvBN", "SplitBatchNorm",
+           "avg_pool_3x3", "batch_norm", "compiler_options", "conv", "conv2d", "fence",
+           "init_variables", "kernel_fan_in", "normalize_train", "on_cpu"]

@@ -1,0 +1,178 @@
+"""The NA-DARTS objective, generic over the alpha pytree of a search space.
+
+Neighbourhood-aware DARTS (after Wang, Cao, Li & Kitani, "Neighborhood-Aware Neural
+Architecture Search", arXiv 2105.06369) minimises the validation loss aggregated over the
+neighbourhood of the continuous architecture instead of the loss at that architecture alone.
+
+The continuous architecture is an operation-weight pytree whose leaves are ``[E_i, K]`` matrices
+(``softmax(alpha)``); the rows of all leaves, in ``jax.tree`` order, form one list of
+``E = sum E_i`` edges (a single ``[E, K]`` matrix is that list). The neighbour that changes edge
+``e`` from its current operation ``o* = argmax w[e]`` to operation ``o`` is ``w`` with entries
+``o*`` and ``o`` of row ``e`` *swapped*: at a one-hot ``w`` (a discrete architecture) the
+neighbours are the one-hot encodings of the discrete Hamming neighbours; a swap is a permutation,
+linear in ``w``, so every neighbour's loss is differentiable in ``w`` (the argmax is piecewise
+constant and carries no gradient).
+
+Members of the radius-``r`` neighbourhood are ordered as :func:`shift_patterns`: row 0 is ``w``
+itself, then members by distance, within one distance edge subsets in lexicographic order with
+the last edge's shift varying fastest (for NAS-Bench-201 the order of
+:meth:`jaxnas.spaces.base.ProductSpace.neighbourhood`).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+AGGREGATIONS: tuple[str, ...] = ("mean", "median", "min", "max")
+
+
+def _rows(weights: Any) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
+    """``(rows [E, K], split)``: the rows of every leaf stacked, and the inverse that splits
+    ``[..., E, K]`` back into the pytree (leading axes kept on every leaf)."""
+    leaves, treedef = jax.tree.flatten(weights)
+    leaves = [jnp.asarray(x) for x in leaves]
+    if not leaves or any(x.ndim != 2 for x in leaves):
+        raise ValueError("operation weights must be a pytree of [edges, operations] matrices, "
+                         f"got shapes {[x.shape for x in leaves]}")
+    if len({x.shape[-1] for x in leaves}) != 1:
+        raise ValueError("every leaf of the operation weights needs the same number of "
+                         f"operations, got shapes {[x.shape for x in leaves]}")
+    if len(leaves) == 1:
+        return leaves[0], lambda r: jax.tree.unflatten(treedef, [r])
+    bounds = np.cumsum([x.shape[0] for x in leaves])[:-1].tolist()
+    return (jnp.concatenate(leaves, axis=0),
+            lambda r: jax.tree.unflatten(treedef, jnp.split(r, bounds, axis=-2)))
+
+
+def neighbourhood_size(num_edges: int, num_ops: int, radius: int) -> int:
+    """``sum_{j<=r} C(E, j) (K - 1)^j``: the centre and its neighbours within ``radius``."""
+    check_radius(radius, num_edges)
+    return sum(math.comb(num_edges, j) * (num_ops - 1) ** j for j in range(int(radius) + 1))
+
+
+def check_radius(radius: int, num_edges: int) -> int:
+    if isinstance(radius, bool) or int(radius) != radius or not 0 <= int(radius) <= num_edges:
+        raise ValueError(f"neighbourhood radius must be an integer in [0, {num_edges}] (edges "
+                         f"changed), got {radius!r}")
+    return int(radius)
+
+
+def check_aggregation(aggregation: str) -> str:
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"unknown aggregation {aggregation!r}; choose one of {AGGREGATIONS}")
+    return aggregation
+
+
+def check_k(k: int | None, num_edges: int, num_ops: int, radius: int) -> int | None:
+    """Checks a sample size ``k`` in ``[1, M - 1]`` (``None``: the whole neighbourhood)."""
+    if k is None:
+        return None
+    m = neighbourhood_size(num_edges, num_ops, radius)
+    if isinstance(k, bool) or int(k) != k or not 1 <= int(k) <= m - 1:
+        raise ValueError(f"k (neighbours sampled) must be in [1, {m - 1}] for radius {radius}, "
+                         f"got {k!r}; pass k=None to use the whole neighbourhood")
+    return int(k)
+
+
+@functools.lru_cache(maxsize=64)
+def shift_patterns(num_edges: int, num_ops: int, radius: int) -> np.ndarray:
+    """Per-edge operation shifts of every member, ``int32[M, E]`` (row 0: zeros, the centre)."""
+    check_radius(radius, num_edges)
+    rows = [np.zeros(num_edges, np.int32)]
+    for j in range(1, int(radius) + 1):
+        for edges in itertools.combinations(range(num_edges), j):
+            for shifts in itertools.product(range(1, num_ops), repeat=j):
+                row = np.zeros(num_edges, np.int32)
+                row[list(edges)] = shifts
+                rows.append(row)
+    out = np.stack(rows)
+    out.setflags(write=False)
+    return out
+
+
+def op_weight_neighbours(weights: Any, radius: int = 1) -> Any:
+    """The neighbourhood of a continuous architecture as swapped operation weights.
+
+    Member ``m``: on every edge ``e`` with ``shift[m, e] != 0`` the weights of
+    ``o* = argmax w[e]`` and of ``(o* + shift[m, e]) % K`` are swapped.
+
+    Args:
+        weights: operation weights, a pytree of ``[E_i, K]`` leaves (e.g. ``softmax(alpha)``).
+        radius: neighbourhood radius (static).
+
+    Returns:
+        The pytree with a leading member axis ``[M]`` on every leaf; differentiable in
+        ``weights`` (each output entry is one input entry).
+    """
+    rows, split = _rows(weights)
+    num_edges, num_ops = rows.shape
+    shifts = jnp.asarray(shift_patterns(num_edges, num_ops, radius))  # [M, E]
+    top = jnp.argmax(jax.lax.stop_gradient(rows), axis=-1)  # [E]
+    target = (top + shifts) % num_ops  # [M, E]
+    j = jnp.arange(num_ops)
+    # source index of every output entry: the swap (top <-> target) as a permutation
+    src = jnp.where(j == top[:, None], target[..., None],
+                    jnp.where(j == target[..., None], top[:, None], j))  # [M, E, K]
+    return split(jnp.take_along_axis(jnp.broadcast_to(rows, src.shape), src, axis=-1))
+
+
+def sample_op_weight_neighbours(key: jax.Array | None, weights: Any, radius: int = 1,
+                                k: int | None = None) -> Any:
+    """``weights`` plus ``k`` neighbours drawn uniformly without replacement (leading axis
+    ``[k + 1]``, member 0 is ``weights``); ``k=None``: all ``M`` members. Consumes ``key``."""
+    rows, split = _rows(weights)
+    k = check_k(k, *rows.shape, radius)
+    members = op_weight_neighbours(rows, radius)
+    if k is not None:
+        pick = jax.random.choice(key, members.shape[0] - 1, (k,), replace=False) + 1
+        members = jnp.concatenate([members[:1], members[pick]])
+    return split(members)
+
+
+def aggregate(values: jax.Array, aggregation: str = "mean") -> jax.Array:
+    """Aggregates member values along the last axis."""
+    check_aggregation(aggregation)
+    return {"mean": jnp.mean, "median": jnp.median, "min": jnp.min,
+            "max": jnp.max}[aggregation](values, axis=-1)
+
+
+def neighbourhood_loss(loss_fn: Callable[[Any], jax.Array], weights: Any, radius: int = 1,
+                       aggregation: str = "mean", k: int | None = None,
+                       key: jax.Array | None = None, batch_size: int | None = None
+                       ) -> tuple[jax.Array, jax.Array]:
+    """The NA-DARTS objective: ``loss_fn`` aggregated over the neighbourhood of ``weights``.
+
+    Args:
+        loss_fn: maps operation weights (``weights``' pytree layout) to a scalar loss.
+        weights: the continuous architecture.
+        radius: neighbourhood radius (static).
+        aggregation: one of :data:`AGGREGATIONS` (of losses: ``mean``, or ``max`` for the worst
+            neighbour).
+        k: aggregate over the centre and ``k`` sampled neighbours; ``None``: all ``M`` members.
+        key: needed when ``k`` is given; consumed.
+        batch_size: members evaluated at once (``lax.map``); default all at once (``vmap``).
+
+    Returns:
+        ``(loss, per_member)``: the aggregated scalar and the ``[M]`` (or ``[k + 1]``) losses.
+    """
+    check_aggregation(aggregation)
+    if k is not None and key is None:
+        raise ValueError(f"k={k} samples neighbours and needs a PRNG key; pass key=...")
+    members = sample_op_weight_neighbours(key, weights, radius, k)
+    if batch_size is None:
+        losses = jax.vmap(loss_fn)(members)
+    else:
+        losses = jax.lax.map(loss_fn, members, batch_size=batch_size)
+    return aggregate(losses, aggregation), losses
+
+
+__all__ = ["AGGREGATIONS", "aggregate", "neighbourhood_loss", "neighbourhood_size",
+           "op_weight_neighbours", "sample_op_weight_neighbours", "shift_patterns"]
