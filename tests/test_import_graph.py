@@ -27,17 +27,12 @@ OWN = ("jaxnas.analysis.landscape", "jaxnas.analysis.theory", "jaxnas.analysis.s
 #: by the test; empty this set at merge time, when the test then checks every agnostic package.
 KNOWN_OFFENDERS: frozenset[tuple[str, str]] = frozenset({
     ("jaxnas.analysis.neighbourhood", "jaxnas.spaces.nb201"),
-    ("jaxnas.darts.magnitude", "jaxnas.benchmarks.nb201"),
-    ("jaxnas.darts.magnitude", "jaxnas.spaces.nb201"),
-    ("jaxnas.darts.run", "jaxnas.spaces.nb201"),
-    ("jaxnas.darts.state", "jaxnas.spaces.nb201"),
     ("jaxnas.search.base", "jaxnas.benchmarks.nb201"),
     ("jaxnas.search.base", "jaxnas.spaces.nb201"),
     ("jaxnas.search.compare", "jaxnas.benchmarks.nb201"),
     ("jaxnas.search.compare", "jaxnas.spaces.nb201"),
     ("jaxnas.search.evolution", "jaxnas.spaces.nb201"),
     ("jaxnas.search.local_search", "jaxnas.spaces.nb201"),
-    ("jaxnas.selection.run", "jaxnas.spaces.nb201"),
 })
 
 #: import cycles tolerated for now, each as its set of modules (none: keep it empty).

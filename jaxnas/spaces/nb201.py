@@ -31,16 +31,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnas.spaces.base import ProductSpace
+from jaxnas.spaces.nb201_topology import EDGES, NUM_EDGES, NUM_NODES, NUM_OPS, OPS
 from jaxnas.spaces.registry import register
 
-OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-NUM_OPS = len(OPS)
-NUM_EDGES = 6
-NUM_NODES = 4
 NUM_ARCHS = NUM_OPS**NUM_EDGES  # 15,625
 NUM_NEIGHBOURS = NUM_EDGES * (NUM_OPS - 1)  # 24
-# (destination node, source node) of every edge, in encoding order.
-EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 EDGE_DST = np.array([d for d, _ in EDGES], dtype=np.int32)
 EDGE_SRC = np.array([s for _, s in EDGES], dtype=np.int32)
 _POW5 = np.array([NUM_OPS**e for e in range(NUM_EDGES)], dtype=np.int32)

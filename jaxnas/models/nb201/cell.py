@@ -25,7 +25,7 @@ import jax.numpy as jnp
 
 from jaxnas.models.layers import SplitBatchNorm, avg_pool_3x3, conv, fence
 from jaxnas.models.nb201.ops import apply_op
-from jaxnas.spaces.nb201 import EDGES, NUM_NODES
+from jaxnas.spaces.nb201_topology import EDGES, NUM_NODES
 
 # For every source node i < 3: the edges leaving it, in encoding order, as (edge, dst).
 OUT_EDGES: tuple[tuple[tuple[int, int], ...], ...] = tuple(

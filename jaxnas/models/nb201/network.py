@@ -30,7 +30,7 @@ from jaxnas.models.nb201.cell import (
     unfuse_cell_params,
 )
 from jaxnas.models.nb201.ops import ResNetBasicBlock
-from jaxnas.spaces import nb201
+from jaxnas.spaces import nb201_topology as nb201
 
 CELLS = {"fused": FusedSearchCell, "mixed": MixedSearchCell}
 
@@ -144,7 +144,7 @@ def supernet_to_per_edge(variables: dict, channels: int) -> dict:
 def init(key: jax.Array, net: Network, image_shape: Sequence[int] = (32, 32, 3)) -> dict:
     """Initial variables ``{'params', 'batch_stats'}`` of ``net`` (supernet or discrete; one
     jitted program, cached per network and image shape). Consumes ``key``."""
-    w = None if net.arch is not None else nb201.SPACE.uniform_op_weights()
+    w = None if net.arch is not None else jnp.full((nb201.NUM_EDGES, nb201.NUM_OPS), 1.0 / nb201.NUM_OPS)
     return init_variables(key, net, w, image_shape)
 
 
