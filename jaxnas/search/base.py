@@ -35,13 +35,17 @@ class Oracle:
     """
 
     keys: jax.Array  # [B, *key_shape] keys of the distinct architectures queried, in order
-    archs: jax.Array  # [B, *arch_shape] the architectures themselves (zeros: not yet)
     values: jax.Array  # [B] float32 their validation accuracies (or scores)
     num_queries: jax.Array  # [] int32
+    # [B, *arch_shape] the architectures themselves (zeros: not yet); None in an enumerable
+    # space, where they are the keys' decoding (:func:`oracle_archs`) and storing them inside
+    # the loop would only cost time
+    archs: jax.Array | None = None
     # Optional aggregated scores (neighbourhood-aware search, see :func:`record_score`): when
     # present, the incumbent is the best *scored* architecture instead of the best value.
     scores: jax.Array | None = None  # [B] float32 best score completed at each query (-inf)
-    score_archs: jax.Array | None = None  # [B, *arch_shape] architecture holding that score
+    score_keys: jax.Array | None = None  # [B, *key_shape] key of the architecture holding it
+    score_archs: jax.Array | None = None  # [B, *arch_shape] that architecture (as ``archs``)
 
 
 def _unset_key(space: SearchSpace) -> int:
@@ -56,20 +60,34 @@ def init_oracle(space: SearchSpace, budget: int, scored: bool = False) -> Oracle
         scored: also keep aggregated scores (see :func:`record_score`); the trajectory's
             incumbent is then the architecture with the best score.
     """
-    archs = jnp.zeros((budget, *space.arch_shape), space.arch_dtype)
+    archs = None if space.num_archs is not None else jnp.zeros((budget, *space.arch_shape),
+                                                                  space.arch_dtype)
     return Oracle(
         keys=jnp.full((budget, *space.key_shape), _unset_key(space), space.key_dtype),
-        archs=archs,
         values=jnp.full((budget,), -jnp.inf, jnp.float32),
         num_queries=jnp.zeros((), jnp.int32),
+        archs=archs,
         scores=jnp.full((budget,), -jnp.inf, jnp.float32) if scored else None,
+        score_keys=(jnp.full((budget, *space.key_shape), _unset_key(space), space.key_dtype)
+                    if scored else None),
         score_archs=archs if scored else None,
     )
 
 
-def record_score(oracle: Oracle, arch: jax.Array, score: jax.Array, complete: jax.Array
-                 ) -> Oracle:
-    """Records an aggregated ``score`` of ``arch``, available from the latest distinct query on.
+def oracle_archs(space: SearchSpace, oracle: Oracle, scored: bool = False) -> jax.Array:
+    """The queried (``scored``: the scored) architectures ``[B, *arch_shape]``, stored or
+    decoded from their keys (enumerable spaces; slots not yet filled decode key 0)."""
+    archs = oracle.score_archs if scored else oracle.archs
+    if archs is not None:
+        return archs
+    keys = oracle.score_keys if scored else oracle.keys
+    return space.arch_of_key(jnp.maximum(keys, 0))
+
+
+def record_score(oracle: Oracle, arch: jax.Array, key: jax.Array, score: jax.Array,
+                 complete: jax.Array) -> Oracle:
+    """Records an aggregated ``score`` of ``arch`` (whose key is ``key``), available from the
+    latest distinct query on.
 
     The score is attached to query slot ``num_queries - 1`` (the query that completed the
     evaluations it aggregates); if several scores land on one slot, the best is kept. Nothing is
@@ -86,9 +104,11 @@ def record_score(oracle: Oracle, arch: jax.Array, score: jax.Array, complete: ja
     slot = oracle.num_queries - 1
     better = complete & (slot >= 0) & (score > oracle.scores[jnp.maximum(slot, 0)])
     slot = jnp.where(better, slot, budget)  # out of range -> dropped
+    archs = oracle.score_archs
     return oracle.replace(
         scores=oracle.scores.at[slot].set(score, mode="drop"),
-        score_archs=oracle.score_archs.at[slot].set(arch, mode="drop"),
+        score_keys=oracle.score_keys.at[slot].set(key, mode="drop"),
+        score_archs=None if archs is None else archs.at[slot].set(arch, mode="drop"),
     )
 
 
@@ -119,9 +139,10 @@ def query(oracle: Oracle, land: Landscape, arch: jax.Array, value: jax.Array | N
     v = land.valid(arch) if value is None else value
     new = (~seen(space, oracle, key)) & (oracle.num_queries < budget) & active
     slot = jnp.where(new, oracle.num_queries, budget)  # out of range -> dropped
+    archs = oracle.archs
     oracle = oracle.replace(
         keys=oracle.keys.at[slot].set(key, mode="drop"),
-        archs=oracle.archs.at[slot].set(arch, mode="drop"),
+        archs=None if archs is None else archs.at[slot].set(arch, mode="drop"),
         values=oracle.values.at[slot].set(v, mode="drop"),
         num_queries=oracle.num_queries + new.astype(jnp.int32),
     )
@@ -153,8 +174,11 @@ class Trajectory(NamedTuple):
     best_key: jax.Array  # [..., *key_shape] key of the returned architecture
     best_arch: jax.Array  # [..., *arch_shape] the returned architecture
     keys: jax.Array  # [..., B, *key_shape] keys of the architectures queried, in order
-    archs: jax.Array  # [..., B, *arch_shape] the architectures queried, in order
     num_steps: jax.Array  # [...] steps taken (distinct + repeated queries)
+    # [..., B, *arch_shape] the architectures queried, in order, when the space is not
+    # enumerable; None in an enumerable space (decode: ``space.arch_of_key(keys)``), where
+    # materialising them costs more than the rest of a random search
+    archs: jax.Array | None = None
 
 
 def _incumbent(vals: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -172,13 +196,15 @@ def trajectory(oracle: Oracle, land: Landscape, steps: jax.Array) -> Trajectory:
     architecture reaching the running max of the recorded scores, and ``valid`` is that score;
     before the first score is recorded it falls back to the best value (as random search).
     """
+    space = land.space
     best, inc = _incumbent(oracle.values)
-    inc_arch = oracle.archs[inc]
+    archs = oracle_archs(space, oracle)
+    inc_arch = archs[inc]
     if oracle.scores is not None:
         sbest, sinc = _incumbent(oracle.scores)
         has = jnp.isfinite(sbest)
         inc_arch = jnp.where(has.reshape(has.shape + (1,) * (inc_arch.ndim - 1)),
-                             oracle.score_archs[sinc], inc_arch)
+                             oracle_archs(space, oracle, scored=True)[sinc], inc_arch)
         best = jnp.where(has, sbest, best)
     pos = jnp.arange(best.shape[0])
     filled = pos < oracle.num_queries
@@ -191,8 +217,8 @@ def trajectory(oracle: Oracle, land: Landscape, steps: jax.Array) -> Trajectory:
         best_key=land.space.arch_key(best_arch),
         best_arch=best_arch,
         keys=oracle.keys,
-        archs=oracle.archs,
         num_steps=steps,
+        archs=oracle.archs,
     )
 
 
@@ -280,5 +306,5 @@ def uniform_arch(space: SearchSpace, key: jax.Array, u: jax.Array) -> jax.Array:
 
 
 __all__ = ["Algorithm", "Landscape", "Oracle", "SearchState", "Trajectory", "fast_uniform",
-           "init_oracle", "make_landscape", "query", "random_ranks", "record_score", "run",
+           "init_oracle", "make_landscape", "oracle_archs", "query", "random_ranks", "record_score", "run",
            "run_one", "run_trial", "seen", "trajectory", "uniform_arch"]

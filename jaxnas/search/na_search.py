@@ -96,7 +96,7 @@ def na_query(oracle: Oracle, land: Landscape, arch: jax.Array, *, radius: int = 
     paid = jax.vmap(lambda key: seen(space, oracle, key))(keys)
     complete = jnp.all(paid | ~valid)
     s = nbh.aggregate(land.valid(mem), aggregation, valid=valid)
-    return s, record_score(oracle, arch, s, complete)
+    return s, record_score(oracle, arch, keys[0], s, complete)
 
 
 def _check(space, radius: int, aggregation: str, k: int | None) -> None:
