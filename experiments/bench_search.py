@@ -22,10 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnas.analysis import landscape as L
-from jaxnas.benchmarks import nb201 as B
+from jaxnas import benchmarks
 from jaxnas.search import ALGORITHMS, get_algorithm
 from jaxnas.search.compare import compile_run
-from jaxnas.spaces import nb201 as S
 
 
 def numpy_all_starts(values: np.ndarray, nbr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -75,9 +74,9 @@ def main() -> None:
     ap.add_argument("--skip-python", action="store_true", help="skip the ~6 s plain-Python loop")
     args = ap.parse_args()
 
-    bench = B.load(args.dataset)
+    bench = benchmarks.load("nb201", args.dataset)
     values = bench.valid
-    nbr = jnp.asarray(S.neighbour_table())
+    nbr = jnp.asarray(bench.space.neighbour_table()[0])
     res: dict = {"machine": f"{platform.processor() or platform.machine()}, "
                             f"{jax.device_count()} x {jax.devices()[0].platform}",
                  "jax": jax.__version__, "dataset": args.dataset}

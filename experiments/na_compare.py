@@ -34,6 +34,8 @@ Prints markdown tables (pasted into ``experiments/RESULTS_na.md``).
 
 from __future__ import annotations
 
+import functools
+
 import argparse
 import json
 import os
@@ -46,7 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnas.analysis import neighbourhood as nbh
-from jaxnas.benchmarks import nb201 as bench_lib
+from jaxnas import benchmarks
 from jaxnas.search import base, get_algorithm
 from jaxnas.search.compare import compile_run, flatness, plot, summarize
 from jaxnas.search.na_search import select_among
@@ -86,7 +88,7 @@ def equal_budget(benches: dict, noise: str, trials: int, budgets: list[int], see
                 t0 = time.perf_counter()
                 traj = jax.block_until_ready(compiled(key, bench))
                 r = time.perf_counter() - t0
-                s = summarize(label, traj, c, r, trials, budget, test=bench.test)
+                s = summarize(label, traj, c, r, trials, budget, space.SPACE, test=bench.test)
                 log(f"    {ds:>14} {label:>12} B={budget:<5} test {s['final_test_mean']:.2f} +- "
                     f"{s['final_test_std']:.2f}  nb {s['final_neighbour_test_mean']:.2f} / "
                     f"{s['final_neighbour_test_std_mean']:.2f}  run {r:.2f} s "
@@ -108,7 +110,8 @@ def free_neighbours(benches: dict, noise: str, trials: int, ns: list[int], seed:
             k_land, k_c = jax.random.split(key)
             land = base.make_landscape(k_land, bench, noise)
             centres = jax.random.randint(k_c, (n,), 0, space.NUM_ARCHS, dtype=jnp.int32)
-            return select_among(land, centres)
+            rs, na, cost = select_among(land, space.SPACE.arch_of_key(centres))
+            return space.SPACE.arch_key(rs), space.SPACE.arch_key(na), cost
 
         fn = jax.jit(jax.vmap(trial, in_axes=(0, None)))
         for ds, bench in benches.items():
@@ -116,7 +119,7 @@ def free_neighbours(benches: dict, noise: str, trials: int, ns: list[int], seed:
             row = {"n": n, "na_queries_mean": float(np.mean(np.asarray(cost)))}
             for lab, codes in (("RS", rs), ("NA-RS", na)):
                 t = np.asarray(bench.test)[np.asarray(codes)]
-                m, sd = flatness(bench.test, codes)
+                m, sd = flatness(space.SPACE, bench.test, space.SPACE.arch_of_key(codes))
                 row[lab] = {"test_mean": float(t.mean()), "test_std": float(t.std()),
                             "nb_mean": float(np.mean(np.asarray(m))),
                             "nb_std_mean": float(np.mean(np.asarray(sd)))}
@@ -138,8 +141,9 @@ def correlations(bench, draws: int, seed: int) -> dict:
     tables = {"denoised": [bench.valid]}
     keys = jax.random.split(jax.random.key(seed + 2), draws)
     codes = jnp.arange(space.NUM_ARCHS)
-    tables["standard"] = [base.make_landscape(k, bench, "standard").valid(codes) for k in keys]
-    score = jax.jit(nbh.score_all, static_argnums=(1, 2))
+    tables["standard"] = [base.make_landscape(k, bench, "standard").valid_of_key(codes)
+                          for k in keys]
+    score = jax.jit(functools.partial(nbh.score_all, space.SPACE), static_argnums=(1, 2))
     sp, kt = jax.jit(nbh.spearman), jax.jit(nbh.kendall_tau)
     for noise, vals in tables.items():
         res = {}
@@ -222,7 +226,8 @@ def main(argv=None) -> int:
                           f"cores, jax {jax.__version__} {jax.default_backend()}",
                "equal_budget": {}, "free_neighbours": {}, "correlations": {}}
     t0 = time.perf_counter()
-    benches = {bench_lib.canonical_dataset(ds): bench_lib.load(ds, args.data_dir)
+    benches = {benchmarks.canonical_dataset("nb201", ds): benchmarks.load("nb201", ds,
+                                                                            args.data_dir)
                for ds in datasets}
     for noise in noises:
         log(f"[{noise}]")

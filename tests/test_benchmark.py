@@ -6,7 +6,9 @@ import jax
 import numpy as np
 import pytest
 
+from jaxnas import benchmarks
 from jaxnas.benchmarks import nb201 as B
+from jaxnas.benchmarks import tabular as T
 from jaxnas.spaces import nb201 as S
 
 
@@ -52,11 +54,11 @@ def test_lookup(data_dir):
 
 def test_noise_models(c10):
     k = jax.random.key(0)
-    np.testing.assert_array_equal(np.asarray(B.objective(k, c10, "denoised")), np.asarray(c10.valid))
-    rnd = np.asarray(B.objective(k, c10, "random"))
+    np.testing.assert_array_equal(np.asarray(T.objective(k, c10, "denoised")), np.asarray(c10.valid))
+    rnd = np.asarray(T.objective(k, c10, "random"))
     np.testing.assert_array_equal(np.sort(rnd), np.sort(np.asarray(c10.valid)))
     assert not np.array_equal(rnd, np.asarray(c10.valid))
-    std = np.asarray(B.objective(k, c10, "standard"))
+    std = np.asarray(T.objective(k, c10, "standard"))
     # every value is the denoised value plus one available seed's deviation
     options = np.asarray(c10.valid)[:, None] + np.asarray(c10.seed_dev)
     n = np.asarray(c10.num_seeds)
@@ -65,12 +67,12 @@ def test_noise_models(c10):
     # which seed: roughly uniform among the available ones
     assert 0.3 < np.mean(np.argmax(hit, 1)[n == 2] == 0) < 0.7
     # fixed within a trial (same key), different across trials
-    np.testing.assert_array_equal(std, np.asarray(B.objective(k, c10, "standard")))
-    assert not np.array_equal(std, np.asarray(B.objective(jax.random.key(1), c10, "standard")))
+    np.testing.assert_array_equal(std, np.asarray(T.objective(k, c10, "standard")))
+    assert not np.array_equal(std, np.asarray(T.objective(jax.random.key(1), c10, "standard")))
     # lazy per-code query equals the materialised landscape
-    t = B.noisy_table(k, c10, "standard")
+    t = T.noisy_table(k, c10, "standard")
     codes = np.array([0, 5, 6111, 15624])
-    np.testing.assert_allclose(np.asarray(B.noisy_valid(t, codes)), std[codes])
+    np.testing.assert_allclose(np.asarray(T.noisy_valid(t, codes)), std[codes])
     # on cifar10 the per-seed values are the validation runs themselves
     seeds = np.asarray(c10.seeds)
     close = np.isclose(std[:, None], seeds, atol=0.02).any(1)
@@ -81,7 +83,7 @@ def test_bad_inputs(data_dir, tmp_path):
     with pytest.raises(ValueError, match="unknown NAS-Bench-201 dataset 'mnist'"):
         B.load("mnist", data_dir)
     with pytest.raises(ValueError, match="unknown noise model 'loud'"):
-        B.objective(jax.random.key(0), B.load("cifar10", data_dir), "loud")
+        T.objective(jax.random.key(0), B.load("cifar10", data_dir), "loud")
     with pytest.raises(ValueError, match="index 15625 is out of range"):
         B.check_index(15625)
     with pytest.raises(FileNotFoundError, match="accuracies.csv.*looked in"):
@@ -145,3 +147,15 @@ class _FakeAPI:
 
         vals = [j for j in range(3) if not np.isnan(self.seeds["cifar10_valid"][i, j])]
         return {777 + 111 * j: Run(j) for j in vals}
+
+
+def test_benchmark_registry_loads_by_space_name(data_dir):
+    assert "nb201" in benchmarks.BENCHMARKS
+    t = benchmarks.load("nb201", "cifar100", data_dir)
+    assert isinstance(t, T.Table) and t.space.name == "nb201"
+    assert float(t.test.max()) == float(B.load("cifar100", data_dir).test.max())
+    assert benchmarks.canonical_dataset("nb201", "ImageNet16") == "imagenet16-120"
+    with pytest.raises(ValueError, match="no tabular benchmark for search space 'nb999'"):
+        benchmarks.load("nb999", "cifar10")
+    with pytest.raises(ValueError, match="already registered for space 'nb201'"):
+        benchmarks.register("nb201", lambda d, p=None: None, ("x",))

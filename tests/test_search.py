@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jaxnas import search
-from jaxnas.benchmarks import nb201 as B
+from jaxnas import benchmarks
 from jaxnas.search import base
 from jaxnas.spaces import nb201 as S
 
@@ -15,7 +15,7 @@ ALGOS = sorted(search.ALGORITHMS)
 
 @pytest.fixture(scope="module")
 def bench(data_dir):
-    return B.load("cifar10", data_dir)
+    return benchmarks.load("nb201", "cifar10", data_dir)
 
 
 def _run(algo, key, bench, noise="standard", trials=8, budget=60):
@@ -25,7 +25,7 @@ def _run(algo, key, bench, noise="standard", trials=8, budget=60):
 @pytest.mark.parametrize("name", ALGOS)
 def test_budget_counts_distinct_architectures(bench, name):
     tr = _run(search.get_algorithm(name), jax.random.key(0), bench)
-    codes = np.asarray(tr.codes)
+    codes = np.asarray(tr.keys)
     assert codes.shape == (8, 60)
     for row in codes:
         assert len(set(row.tolist())) == 60 and row.min() >= 0  # budget spent on distinct archs
@@ -40,7 +40,8 @@ def test_budget_counts_distinct_architectures(bench, name):
     # the trajectory's test accuracy is that of the incumbent: the best queried so far
     land = base.make_landscape(jax.random.split(jax.random.fold_in(jax.random.key(0), 3))[0],
                                bench, "standard")
-    vals = np.asarray(land.valid(codes[3]))
+    vals = np.asarray(land.valid_of_key(codes[3]))
+    np.testing.assert_array_equal(vals, np.asarray(land.valid(S.all_archs()[codes[3]])))
     for q in (0, 10, 59):
         inc = codes[3][np.argmax(vals[: q + 1])]
         assert t[3, q] == pytest.approx(float(bench.test[inc]))
@@ -54,25 +55,25 @@ def test_vmap_equals_loop_and_determinism(bench, name):
     key = jax.random.key(5)
     tr = _run(algo, key, bench, trials=4)
     tr2 = _run(algo, key, bench, trials=4)
-    np.testing.assert_array_equal(np.asarray(tr.codes), np.asarray(tr2.codes))
+    np.testing.assert_array_equal(np.asarray(tr.keys), np.asarray(tr2.keys))
     one = jax.jit(lambda k: base.run_trial(algo, k, bench, "standard", 60))
     for i in range(4):
         single = one(jax.random.fold_in(key, i))
-        np.testing.assert_array_equal(np.asarray(single.codes), np.asarray(tr.codes[i]))
+        np.testing.assert_array_equal(np.asarray(single.keys), np.asarray(tr.keys[i]))
         np.testing.assert_array_equal(np.asarray(single.test), np.asarray(tr.test[i]))
     other = _run(algo, jax.random.key(6), bench, trials=4)
-    assert not np.array_equal(np.asarray(other.codes), np.asarray(tr.codes))
+    assert not np.array_equal(np.asarray(other.keys), np.asarray(tr.keys))
 
 
 def test_local_search_scans_the_neighbourhood_then_moves(bench):
     tr = _run(search.local_search(), jax.random.key(1), bench, noise="denoised", budget=100)
     valid = np.asarray(bench.valid)
-    for row in np.asarray(tr.codes):
+    for row in np.asarray(tr.keys):
         start = row[0]
-        assert set(row[1:25]) == set(S.neighbour_table()[start])  # Algorithm 1, line 3.i
+        assert set(row[1:25]) == set(S.SPACE.neighbour_table()[0][start])  # Algorithm 1, line 3.i
         best_nb = row[1:25][np.argmax(valid[row[1:25]])]
         if valid[best_nb] > valid[start]:  # line 3.ii: the next centre is the best neighbour
-            nxt = set(S.neighbour_table()[best_nb]) - set(row[:25])
+            nxt = set(S.SPACE.neighbour_table()[0][best_nb]) - set(row[:25])
             assert set(row[25:25 + len(nxt)]) == nxt
 
 
@@ -83,8 +84,8 @@ def test_local_search_converges_to_local_optima(bench):
     tr = _run(search.local_search(), jax.random.key(2), bench, noise="denoised", trials=64,
               budget=400)
     valid = np.asarray(bench.valid)
-    nbr = S.neighbour_table()
-    best = np.asarray(tr.best_code)
+    nbr = S.SPACE.neighbour_table()[0]
+    best = np.asarray(tr.best_key)
     assert np.mean(valid[nbr[best]].max(1) <= valid[best]) > 0.9
     assert np.mean(best == np.argmax(valid)) > 0.8
 
@@ -93,8 +94,8 @@ def test_first_improvement_moves_at_first_better_neighbour(bench):
     tr = _run(search.local_search(first_improvement=True), jax.random.key(3), bench,
               noise="denoised", trials=16, budget=40)
     valid = np.asarray(bench.valid)
-    nbr = S.neighbour_table()
-    for row in np.asarray(tr.codes):
+    nbr = S.SPACE.neighbour_table()[0]
+    for row in np.asarray(tr.keys):
         start = row[0]
         k = next((i for i in range(1, 25) if valid[row[i]] > valid[start]), None)
         if k is None or k + 1 >= 40:
@@ -105,8 +106,8 @@ def test_first_improvement_moves_at_first_better_neighbour(bench):
 
 def test_evolution_children_are_mutations(bench):
     tr = _run(search.evolution(), jax.random.key(4), bench, trials=8, budget=80)
-    nbr = S.neighbour_table()
-    for row in np.asarray(tr.codes):
+    nbr = S.SPACE.neighbour_table()[0]
+    for row in np.asarray(tr.keys):
         for i in range(10, 80):
             assert np.isin(row[i], nbr[row[:i]]).any()
 
@@ -154,3 +155,24 @@ def test_bad_arguments(bench):
     from jaxnas.search.compare import compare
     with pytest.raises(ValueError, match="budget 20000 exceeds"):
         compare(["random_search"], budget=20000)
+
+
+def test_trajectory_archs_decode_the_keys(bench):
+    tr = _run(search.evolution(), jax.random.key(7), bench, trials=3, budget=40)
+    assert tr.archs is None  # enumerable space: the keys say it all
+    np.testing.assert_array_equal(np.asarray(S.SPACE.arch_key(tr.best_arch)),
+                                  np.asarray(tr.best_key))
+    assert tr.keys.dtype == np.int32 and tr.keys.shape == (3, 40)
+
+
+def test_search_code_names_no_space():
+    """The search package is generic: no module of it imports a particular space or benchmark
+    (the comparison's default space is a registry name)."""
+    import pathlib
+
+    import jaxnas.search
+
+    for f in pathlib.Path(jaxnas.search.__file__).parent.glob("*.py"):
+        src = f.read_text()
+        assert "import nb201" not in src and ".nb201" not in src, f"{f.name} imports nb201"
+        assert "NEIGHBOURS" not in src

@@ -128,3 +128,21 @@ def test_bad_encodings_raise(bad, match):
 def test_unknown_canonical_rule():
     with pytest.raises(ValueError, match="unknown canonical rule 'iso'"):
         S.canonical_string([0] * 6, rule="iso")
+
+
+def test_the_space_object_agrees_with_the_module_functions():
+    """NB201Space (the generic product space) keeps the module's orders and codes: the search
+    algorithms' random streams and neighbourhood rows depend on them."""
+    codes = np.arange(0, S.NUM_ARCHS, 7)
+    archs = S.all_archs()[codes]
+    np.testing.assert_array_equal(np.asarray(S.SPACE.arch_of_key(codes)), archs)
+    np.testing.assert_array_equal(np.asarray(S.SPACE.arch_key(archs)), codes)
+    nb, valid = jax.vmap(S.SPACE.neighbours)(archs)
+    np.testing.assert_array_equal(np.asarray(nb), np.asarray(jax.vmap(S.neighbours)(archs)))
+    assert bool(np.all(valid))
+    np.testing.assert_array_equal(S.SPACE.neighbour_table()[0], S.neighbour_table())
+    k = jax.random.split(jax.random.key(0), 50)
+    np.testing.assert_array_equal(  # one integer draw: the stream of randint(0, 15625)
+        np.asarray(jax.vmap(S.SPACE.sample)(k)),
+        np.asarray(S.from_code(jax.vmap(lambda x: jax.random.randint(x, (), 0, S.NUM_ARCHS))(k))))
+    assert not hasattr(S, "sample_code") and not hasattr(S, "mutate_code")

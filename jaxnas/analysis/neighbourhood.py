@@ -1,4 +1,4 @@
-"""Neighbourhood-aware scores on NAS-Bench-201 and a differentiable neighbourhood for DARTS.
+"""Neighbourhood-aware scores of architectures on any search space.
 
 Wang, Cao, Li & Kitani, "Neighborhood-Aware Neural Architecture Search" (arXiv 2105.06369):
 score an architecture by aggregating performance over its neighbourhood, so that search prefers
@@ -10,46 +10,53 @@ available to us, only its abstract and introduction, so every definition below i
 documented as such):
 
 * **Neighbourhood** ``N_r(a)``: the architecture ``a`` itself and every architecture within
-  Hamming distance ``r`` of it (edges whose operation differs), ``r`` in ``0..6``. Its size is
-  ``M(r) = sum_{j<=r} C(6, j) 4^j`` (1, 25, 265, 1545, ...). Row 0 is always ``a``; for
-  ``r = 1`` rows ``1..24`` are exactly :func:`jaxnas.spaces.nb201.neighbour_codes` in order.
-  A neighbourhood is a fixed-shape ``[M]`` array of codes, no masks needed (all are valid and
-  distinct).
-* **Sampled neighbourhood**: ``a`` itself plus ``k`` of the other ``M - 1`` members drawn
-  uniformly without replacement (``[k + 1]`` codes).
-* **Score** ``g({f(a') : a' in N(a)})`` with ``g`` one of :data:`AGGREGATIONS` (``mean`` by
-  default, as in the paper's main formulation; ``median``, ``min`` (a pessimistic, worst-case
-  neighbour) and ``max`` as options).
-* **Differentiable neighbourhood of a continuous architecture** (for NA-DARTS), see
-  :func:`op_weight_neighbours`: the continuous architecture is the per-edge operation weights
-  ``w: [6, 5]`` (softmax of DARTS' alphas). The neighbour that changes edge ``e`` from its
-  current operation ``o* = argmax w[e]`` to operation ``o`` is ``w`` with the entries ``o*`` and
-  ``o`` of row ``e`` *swapped*. Why this representation: (1) at a one-hot ``w`` (a discrete
-  architecture) the neighbours are exactly the one-hot encodings of the discrete neighbours, so
-  the neighbourhood-aware DARTS loss reduces to the tabular definition above; (2) a swap is a
-  permutation, linear in ``w``, so the loss of every neighbour is differentiable in ``w`` (and in
-  the alphas) with the gradient of each entry routed to the position it was moved to; (3) a
-  neighbour keeps the supernet's confidence profile (the dominant weight moves to the new
-  operation), which is what "the same architecture with one operation replaced" means for a
-  mixture. The argmax is piecewise constant and carries no gradient.
+  ``r`` moves of it, as the space defines it (:meth:`jaxnas.spaces.SearchSpace.neighbourhood`):
+  ``[M, *arch_shape]`` rows, row 0 the centre, and a validity mask ``bool[M]`` (spaces whose
+  neighbourhoods vary in size pad them). ``M = space.neighbourhood_size(r)``. In a product
+  space (NAS-Bench-201: 6 edges x 5 operations) it is the Hamming ball of radius ``r``:
+  ``M(r) = sum_{j<=r} C(E, j) (K-1)^j`` (1, 25, 265, 1545, ... on NAS-Bench-201), all rows
+  valid, rows ``1..S`` for ``r = 1`` exactly :meth:`~jaxnas.spaces.SearchSpace.neighbours`.
+* **Sampled neighbourhood**: ``a`` itself plus ``k`` of its other valid members drawn uniformly
+  without replacement (``[k + 1]`` rows; padding, masked, when fewer than ``k`` are valid).
+* **Score** ``g({f(a') : a' in N(a), a' valid})`` with ``g`` one of :data:`AGGREGATIONS`
+  (``mean`` by default, as in the paper's main formulation; ``median``, ``min`` (a pessimistic,
+  worst-case neighbour) and ``max`` as options).
+
+Values are either a table ``[N]`` in key order (enumerable spaces, e.g. ``bench.valid``) or a
+function from architectures ``[..., *arch_shape]`` to values (e.g.
+:meth:`jaxnas.benchmarks.tabular.Landscape.valid`). Every function takes the space first (a
+:class:`~jaxnas.spaces.SearchSpace`, or a Table / Landscape carrying one); the space and the
+radius are static under ``jit``.
+
+The differentiable neighbourhood of a continuous architecture (NA-DARTS) lives in
+``jaxnas.darts.na_objective``.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
-import math
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jaxnas.spaces import nb201 as space
+from jaxnas.spaces.base import SearchSpace
 
 AGGREGATIONS: tuple[str, ...] = ("mean", "median", "min", "max")
-MAX_RADIUS = space.NUM_EDGES
-_POW5 = np.array([space.NUM_OPS**e for e in range(space.NUM_EDGES)], dtype=np.int32)
+
+Values = jax.Array | Callable[[jax.Array], jax.Array]
+
+
+def space_of(obj: Any) -> SearchSpace:
+    """The search space of ``obj``: a space, or anything with a ``space`` attribute (a
+    :class:`~jaxnas.benchmarks.tabular.Table` or :class:`~jaxnas.benchmarks.tabular.Landscape`).
+    """
+    if isinstance(obj, SearchSpace):
+        return obj
+    space = getattr(obj, "space", None)
+    if isinstance(space, SearchSpace):
+        return space
+    raise TypeError(f"expected a SearchSpace (or a Table / Landscape), got {type(obj).__name__}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -57,17 +64,18 @@ _POW5 = np.array([space.NUM_OPS**e for e in range(space.NUM_EDGES)], dtype=np.in
 # --------------------------------------------------------------------------------------------
 
 
-def check_radius(radius: int) -> int:
-    """Checks a neighbourhood radius; returns it as an int.
+def check_radius(space: Any, radius: int) -> int:
+    """Checks a neighbourhood radius against the space (``space.neighbourhood_size``); returns
+    it as an int.
 
     Raises:
-        ValueError: if ``radius`` is not an integer in ``[0, 6]``.
+        ValueError: if the space has no neighbourhood of that radius.
     """
-    if isinstance(radius, bool) or int(radius) != radius or not 0 <= int(radius) <= MAX_RADIUS:
-        raise ValueError(
-            f"neighbourhood radius must be an integer in [0, {MAX_RADIUS}] (edges changed), got "
-            f"{radius!r}; use 1 for the 24 one-edge neighbours"
-        )
+    space = space_of(space)
+    if isinstance(radius, bool) or not isinstance(radius, int | float) or int(radius) != radius:
+        raise ValueError(f"neighbourhood radius must be an integer in [0, {space.max_radius}], "
+                         f"got {radius!r}")
+    space.neighbourhood_size(int(radius))
     return int(radius)
 
 
@@ -78,7 +86,7 @@ def check_aggregation(aggregation: str) -> str:
     return aggregation
 
 
-def check_k(k: int | None, radius: int) -> int | None:
+def check_k(space: Any, k: int | None, radius: int) -> int | None:
     """Checks a neighbour sample size against the neighbourhood of ``radius``.
 
     Raises:
@@ -86,7 +94,7 @@ def check_k(k: int | None, radius: int) -> int | None:
     """
     if k is None:
         return None
-    m = neighbourhood_size(radius)
+    m = space_of(space).neighbourhood_size(check_radius(space, radius))
     if isinstance(k, bool) or int(k) != k or not 1 <= int(k) <= m - 1:
         raise ValueError(
             f"k (neighbours sampled) must be in [1, {m - 1}] for radius {radius} "
@@ -96,148 +104,147 @@ def check_k(k: int | None, radius: int) -> int | None:
 
 
 # --------------------------------------------------------------------------------------------
-# Neighbourhoods of discrete architectures.
+# Neighbourhoods and their values.
 # --------------------------------------------------------------------------------------------
 
 
-def neighbourhood_size(radius: int) -> int:
-    """``M(r) = sum_{j<=r} C(6, j) 4^j``: the architecture plus its neighbours within ``r``."""
-    r = check_radius(radius)
-    return sum(math.comb(space.NUM_EDGES, j) * (space.NUM_OPS - 1) ** j for j in range(r + 1))
-
-
-@functools.cache
-def shift_patterns(radius: int) -> np.ndarray:
-    """Per-edge operation shifts of every neighbourhood member, ``int32[M, 6]``.
-
-    Member ``m`` of the neighbourhood of ``a`` is ``(a + shift[m]) % 5``; a shift of 0 leaves the
-    edge unchanged. Row 0 is all zeros (``a`` itself); then members by distance, and within one
-    distance edge-subsets in lexicographic order with the last edge's shift varying fastest, so
-    that the distance-1 rows are in the order of :func:`jaxnas.spaces.nb201.neighbours`.
-    """
-    r = check_radius(radius)
-    rows = [np.zeros(space.NUM_EDGES, np.int32)]
-    for j in range(1, r + 1):
-        for edges in itertools.combinations(range(space.NUM_EDGES), j):
-            for shifts in itertools.product(range(1, space.NUM_OPS), repeat=j):
-                row = np.zeros(space.NUM_EDGES, np.int32)
-                row[list(edges)] = shifts
-                rows.append(row)
-    out = np.stack(rows)
-    out.setflags(write=False)
-    return out
-
-
-def neighbourhood_codes(code: jax.Array, radius: int = 1) -> jax.Array:
-    """Codes of the neighbourhood of ``code`` within ``radius`` (``[...] -> [..., M]``).
-
-    Entry 0 is ``code`` itself. Jit-able; ``radius`` is static.
-    """
-    shifts = shift_patterns(radius)
-    code = jnp.asarray(code, jnp.int32)
-    op = (code[..., None, None] // _POW5) % space.NUM_OPS  # [..., 1, 6]
-    new = (op + shifts) % space.NUM_OPS  # [..., M, 6]
-    return code[..., None] + jnp.sum((new - op) * _POW5, axis=-1)
-
-
-def sample_neighbourhood(key: jax.Array, code: jax.Array, radius: int = 1,
-                         k: int | None = None) -> jax.Array:
-    """``code`` plus ``k`` distinct neighbours within ``radius``, uniformly without replacement.
+def sample_neighbourhood(space: Any, key: jax.Array | None, arch: jax.Array, radius: int = 1,
+                         k: int | None = None) -> tuple[jax.Array, jax.Array]:
+    """``arch`` plus ``k`` distinct valid members of its neighbourhood, uniformly without
+    replacement.
 
     Args:
+        space: the search space (static).
         key: consumed to draw the sample (unused when ``k`` is None).
-        code: one architecture code, ``int32[]``.
+        arch: one architecture, ``[*arch_shape]``.
         radius: neighbourhood radius (static).
         k: neighbours to draw (static); ``None`` returns the whole neighbourhood.
 
     Returns:
-        ``int32[k + 1]`` codes (``[M]`` when ``k`` is None); entry 0 is ``code``.
+        ``(archs, valid)``: ``[k + 1, *arch_shape]`` (``[M, ...]`` when ``k`` is None) with row
+        0 ``arch``, and ``bool[k + 1]`` (false only where fewer than ``k`` neighbours are valid).
     """
-    return _keep_first_and_sample(key, neighbourhood_codes(code, radius), check_k(k, radius))
-
-
-def _keep_first_and_sample(key: jax.Array, members: jax.Array, k: int | None) -> jax.Array:
-    """Row 0 of ``members`` (the centre) plus ``k`` of the other rows, uniformly without
-    replacement; all rows when ``k`` is None. Consumes ``key``."""
+    space = space_of(space)
+    k = check_k(space, k, radius)
+    archs, valid = space.neighbourhood(arch, check_radius(space, radius))
     if k is None:
-        return members
-    pick = jax.random.choice(key, members.shape[0] - 1, (k,), replace=False) + 1
-    return jnp.concatenate([members[:1], members[pick]])
+        return archs, valid
+    # the first k valid rows of a uniformly random order of rows 1..M-1 (with every row valid,
+    # the same draw as jax.random.choice(key, M - 1, (k,), replace=False))
+    perm = jax.random.permutation(key, archs.shape[0] - 1) + 1
+    pick = perm[jnp.argsort(~valid[perm], stable=True)[:k]]
+    return (jnp.concatenate([archs[:1], archs[pick]]),
+            jnp.concatenate([valid[:1], valid[pick]]))
 
 
-def aggregate(values: jax.Array, aggregation: str = "mean", axis: int = -1) -> jax.Array:
-    """Aggregates neighbourhood values along ``axis`` (``[..., M] -> [...]``)."""
+def values_of(values: Values, space: SearchSpace, archs: jax.Array) -> jax.Array:
+    """Values of ``archs [..., *arch_shape]``: a table ``[N]`` gathered by key, or a function."""
+    if callable(values):
+        return values(archs)
+    return jnp.asarray(values)[space.arch_key(archs)]
+
+
+def aggregate(values: jax.Array, aggregation: str = "mean", axis: int = -1,
+              valid: jax.Array | None = None) -> jax.Array:
+    """Aggregates neighbourhood values along ``axis`` (``[..., M] -> [...]``), over the rows
+    where ``valid`` (broadcastable to ``values``) holds when it is given."""
     check_aggregation(aggregation)
+    if valid is None:
+        if aggregation == "mean":
+            return jnp.mean(values, axis=axis)
+        if aggregation == "median":
+            return jnp.median(values, axis=axis)
+        if aggregation == "min":
+            return jnp.min(values, axis=axis)
+        return jnp.max(values, axis=axis)
+    valid = jnp.broadcast_to(valid, values.shape)
     if aggregation == "mean":
-        return jnp.mean(values, axis=axis)
-    if aggregation == "median":
-        return jnp.median(values, axis=axis)
+        return jnp.mean(values, axis=axis, where=valid)
     if aggregation == "min":
-        return jnp.min(values, axis=axis)
-    return jnp.max(values, axis=axis)
+        return jnp.min(jnp.where(valid, values, jnp.inf), axis=axis)
+    if aggregation == "max":
+        return jnp.max(jnp.where(valid, values, -jnp.inf), axis=axis)
+    # median of the valid entries: sort them first, take the middle one(s)
+    srt = jnp.sort(jnp.where(valid, values, jnp.inf), axis=axis)
+    n = jnp.sum(valid, axis=axis, keepdims=True)
+    lo = jnp.take_along_axis(srt, jnp.maximum((n - 1) // 2, 0), axis=axis)
+    hi = jnp.take_along_axis(srt, jnp.maximum(n // 2, 0), axis=axis)
+    return jnp.squeeze((lo + hi) / 2, axis=axis)
 
 
-def score(values: jax.Array | Callable[[jax.Array], jax.Array], code: jax.Array,
-          radius: int = 1, aggregation: str = "mean", k: int | None = None,
-          key: jax.Array | None = None) -> jax.Array:
+def score(space: Any, values: Values, arch: jax.Array, radius: int = 1,
+          aggregation: str = "mean", k: int | None = None, key: jax.Array | None = None
+          ) -> jax.Array:
     """Neighbourhood-aware score of one architecture (vmap it over architectures).
 
     Args:
-        values: a table ``[N]`` in code order (e.g. validation accuracy), or a function mapping
-            codes of any shape to values (e.g. :meth:`jaxnas.search.base.Landscape.valid`).
-        code: one architecture code, ``int32[]``.
+        space: the search space (static), or a Table / Landscape carrying it.
+        values: a table ``[N]`` in key order (e.g. validation accuracy), or a function mapping
+            architectures ``[..., *arch_shape]`` to values (e.g. ``Landscape.valid``).
+        arch: one architecture, ``[*arch_shape]``.
         radius: neighbourhood radius (static), ``0`` gives the plain value.
         aggregation: one of :data:`AGGREGATIONS` (static).
         k: aggregate over the architecture and ``k`` sampled neighbours instead of all of them.
         key: needed when ``k`` is given; consumed by the sample.
 
     Returns:
-        The aggregated value, ``float32[]``.
+        The aggregated value over the valid members, ``float32[]``.
     """
+    space = space_of(space)
     check_aggregation(aggregation)
     if k is not None and key is None:
         raise ValueError(f"k={k} samples neighbours and needs a PRNG key; pass key=...")
-    codes = sample_neighbourhood(key, code, radius, k)
-    vals = values(codes) if callable(values) else jnp.asarray(values)[codes]
-    return aggregate(vals, aggregation)
+    archs, valid = sample_neighbourhood(space, key, arch, radius, k)
+    return aggregate(values_of(values, space, archs), aggregation, valid=valid)
 
 
-def score_all(values: jax.Array, radius: int = 1, aggregation: str = "mean",
+def score_all(space: Any, values: jax.Array, radius: int = 1, aggregation: str = "mean",
               chunk_elems: int = 1 << 22) -> jax.Array:
-    """Exact neighbourhood-aware score of every architecture of the space, ``[N] -> [N]``.
+    """Exact neighbourhood-aware score of every architecture of an enumerable space,
+    ``[N] -> [N]`` in key order (row ``c`` scores ``space.arch_of_key(c)``).
 
-    One call, jit-able (``radius`` and ``aggregation`` static). Architectures are processed in
-    chunks so that at most about ``chunk_elems`` values are gathered at once (radius 6 gathers
-    the whole space for every architecture).
+    One call, jit-able (``space``, ``radius`` and ``aggregation`` static). Architectures are
+    processed in chunks so that at most about ``chunk_elems`` values are gathered at once
+    (e.g. NAS-Bench-201 radius 6 gathers the whole space for every architecture).
     """
+    space = space_of(space)
+    n = space.num_archs
+    if n is None:
+        raise ValueError(f"space {space.name!r} is not enumerable; score architectures with "
+                         f"score() instead")
     values = jnp.asarray(values)
-    if values.shape != (space.NUM_ARCHS,):
-        raise ValueError(
-            f"values must be a table over all {space.NUM_ARCHS} NB201 architectures in code "
-            f"order, got shape {values.shape}"
-        )
+    if values.shape != (n,):
+        raise ValueError(f"values must be a table over all {n} {space.name} architectures in key "
+                         f"order, got shape {values.shape}")
     check_aggregation(aggregation)
-    m = neighbourhood_size(radius)
-    codes = jnp.arange(space.NUM_ARCHS, dtype=jnp.int32)
-    batch = max(1, min(space.NUM_ARCHS, chunk_elems // m))
-    return jax.lax.map(lambda c: aggregate(values[neighbourhood_codes(c, radius)], aggregation),
-                       codes, batch_size=batch)
+    m = space.neighbourhood_size(check_radius(space, radius))
+    keys = jnp.arange(n, dtype=jnp.int32)
+    batch = max(1, min(n, chunk_elems // m))
+
+    def one(c):
+        archs, valid = space.neighbourhood(space.arch_of_key(c), radius)
+        return aggregate(values[space.arch_key(archs)], aggregation, valid=valid)
+
+    return jax.lax.map(one, keys, batch_size=batch)
 
 
-def neighbour_stats(values: jax.Array, code: jax.Array, radius: int = 1
+def neighbour_stats(space: Any, values: Values, arch: jax.Array, radius: int = 1
                     ) -> tuple[jax.Array, jax.Array]:
     """Flatness of one architecture: mean and standard deviation of its neighbours' values.
 
-    The architecture itself is excluded (its ``M - 1`` neighbours within ``radius``). Used to
+    The architecture itself is excluded (its valid neighbours within ``radius``). Used to
     report how flat the returned architectures are, e.g. with ``values = bench.test``.
 
     Returns:
-        ``(mean, std)``, both ``float32[]`` (population std, ``ddof=0``).
+        ``(mean, std)``, both ``float32[]`` (population std, ``ddof=0``; NaN without valid
+        neighbours).
     """
-    if check_radius(radius) == 0:
+    space = space_of(space)
+    if check_radius(space, radius) == 0:
         raise ValueError("radius 0 has no neighbours; use radius >= 1 for neighbour statistics")
-    vals = jnp.asarray(values)[neighbourhood_codes(code, radius)[..., 1:]]
-    return jnp.mean(vals, axis=-1), jnp.std(vals, axis=-1)
+    archs, valid = space.neighbourhood(arch, radius)
+    vals, valid = values_of(values, space, archs[1:]), valid[1:]
+    return jnp.mean(vals, axis=-1, where=valid), jnp.std(vals, axis=-1, where=valid)
 
 
 # --------------------------------------------------------------------------------------------
@@ -280,78 +287,6 @@ def kendall_tau(x: jax.Array, y: jax.Array, batch_size: int = 256) -> jax.Array:
     return tot[0] / jnp.sqrt(tot[1] * tot[2])
 
 
-# --------------------------------------------------------------------------------------------
-# Differentiable neighbourhood of a continuous architecture (NA-DARTS).
-# --------------------------------------------------------------------------------------------
-
-
-def op_weight_neighbours(weights: jax.Array, radius: int = 1) -> jax.Array:
-    """The neighbourhood of a continuous architecture as swapped operation weights.
-
-    Member ``m`` (same order as :func:`neighbourhood_codes` of the argmax architecture): on
-    every edge ``e`` with ``shift[m, e] != 0``, the weights of the current operation
-    ``o* = argmax weights[e]`` and of ``(o* + shift[m, e]) % 5`` are swapped. At a one-hot
-    ``weights`` these are the one-hot encodings of the discrete neighbours.
-
-    Args:
-        weights: per-edge operation weights, ``[6, 5]`` (e.g. ``softmax(alpha, -1)``).
-        radius: neighbourhood radius (static).
-
-    Returns:
-        ``[M, 6, 5]``; differentiable in ``weights`` (each output entry is one input entry).
-    """
-    weights = jnp.asarray(weights)
-    if weights.shape != (space.NUM_EDGES, space.NUM_OPS):
-        raise ValueError(
-            f"operation weights must have shape [{space.NUM_EDGES}, {space.NUM_OPS}] "
-            f"(edges, operations), got {weights.shape}"
-        )
-    shifts = jnp.asarray(shift_patterns(radius))  # [M, 6]
-    top = jnp.argmax(jax.lax.stop_gradient(weights), axis=-1)  # [6]
-    target = (top + shifts) % space.NUM_OPS  # [M, 6]
-    j = jnp.arange(space.NUM_OPS)
-    # source index of every output entry: the swap (top <-> target) as a permutation
-    src = jnp.where(j == top[:, None], target[..., None],
-                    jnp.where(j == target[..., None], top[:, None], j))  # [M, 6, 5]
-    return jnp.take_along_axis(jnp.broadcast_to(weights, src.shape), src, axis=-1)
-
-
-def sample_op_weight_neighbours(key: jax.Array, weights: jax.Array, radius: int = 1,
-                                k: int | None = None) -> jax.Array:
-    """``weights`` plus ``k`` uniformly sampled swapped neighbours, ``[k + 1, 6, 5]``.
-
-    Row 0 is ``weights`` itself. ``k=None`` returns all ``M`` members. Consumes ``key``.
-    """
-    return _keep_first_and_sample(key, op_weight_neighbours(weights, radius), check_k(k, radius))
-
-
-def neighbourhood_loss(loss_fn: Callable[[jax.Array], jax.Array], weights: jax.Array,
-                       radius: int = 1, aggregation: str = "mean", k: int | None = None,
-                       key: jax.Array | None = None, batch_size: int | None = None
-                       ) -> tuple[jax.Array, jax.Array]:
-    """The NA-DARTS objective: ``loss_fn`` aggregated over the neighbourhood of ``weights``.
-
-    Args:
-        loss_fn: maps operation weights ``[6, 5]`` to a scalar loss (e.g. the supernet's
-            validation loss ``lambda w: xent(apply(variables, images, w), labels)``).
-        weights: the continuous architecture, ``[6, 5]``.
-        radius, aggregation: as in :func:`score` (aggregation of *losses*: use ``mean``, or
-            ``max`` for the worst neighbour).
-        k: aggregate over the architecture and ``k`` sampled neighbours (as the tabular
-            :func:`score` does); ``None``: all ``M`` members.
-        key: needed when ``k`` is given; consumed.
-        batch_size: neighbours evaluated at once (``lax.map`` batch); default all at once
-            (``vmap``), which multiplies activation memory by the neighbourhood size.
-
-    Returns:
-        ``(loss, per_member)``: the aggregated scalar and the ``[M]`` (or ``[k + 1]``) losses.
-    """
-    check_aggregation(aggregation)
-    if k is not None and key is None:
-        raise ValueError(f"k={k} samples neighbours and needs a PRNG key; pass key=...")
-    members = sample_op_weight_neighbours(key, weights, radius, k)
-    if batch_size is None:
-        losses = jax.vmap(loss_fn)(members)
-    else:
-        losses = jax.lax.map(loss_fn, members, batch_size=batch_size)
-    return aggregate(losses, aggregation), losses
+__all__ = ["AGGREGATIONS", "aggregate", "average_ranks", "check_aggregation", "check_k",
+           "check_radius", "kendall_tau", "neighbour_stats", "sample_neighbourhood", "score",
+           "score_all", "space_of", "spearman", "values_of"]

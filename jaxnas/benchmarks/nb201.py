@@ -1,7 +1,8 @@
-"""NAS-Bench-201 as a tabular benchmark of JAX arrays, and its noise models.
+"""NAS-Bench-201's tabular benchmark: a loader of :class:`jaxnas.benchmarks.tabular.Table`.
 
-Tables are stored in *code order* (row ``c`` = the architecture with base-5 code ``c``, see
-:mod:`jaxnas.spaces.nb201`), so a query inside ``jit`` is one gather.
+Tables are stored in key order (row ``c`` = the architecture with base-5 code ``c``, see
+:mod:`jaxnas.spaces.nb201`), so a query inside ``jit`` is one gather. Noise models and a
+trial's landscape are space-agnostic, in :mod:`jaxnas.benchmarks.tabular`.
 
 Sources:
   * the files in ``../shared/data/nb201`` (``accuracies.csv`` + ``seeds.npz``), read in place;
@@ -9,12 +10,10 @@ Sources:
     converted once by :func:`convert_official` into a compact jaxnas cache (``.npz``) that
     :func:`load` reads without torch.
 
-Noise models (White, Nolen, Savani 2020, Section 4), see :func:`objective`:
-  * ``denoised``: the 200-epoch validation accuracy averaged over training seeds;
-  * ``standard``: one training seed's value per architecture, drawn once per trial and then fixed
-    for that trial, as a single real training run would be;
-  * ``random``: a seeded random permutation of the denoised values over architectures (the
-    paper's "Random" landscape: same distribution of accuracies, no neighbourhood structure).
+Besides ``valid``/``test``/``seed_dev``/``num_seeds`` (200-epoch accuracies) a table carries
+``valid_12``, ``test_12`` (12-epoch accuracies), ``seeds`` (per-seed values, NaN where
+missing), ``index`` (official index of every code) and ``code`` (code of every official index)
+as extra arrays.
 """
 
 from __future__ import annotations
@@ -29,16 +28,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnas import paths
-from jaxnas.benchmarks.tabular import (  # noqa: F401  (the noise models live there)
+from jaxnas.benchmarks.tabular import Table, make_table
+
+# Compatibility re-exports for modules that still reach the noise models through this loader
+# (analysis.landscape, analysis.theory, cli.theory, experiments/theory_figures.py); new code
+# imports them from jaxnas.benchmarks.tabular. Drop once those importers have moved.
+from jaxnas.benchmarks.tabular import (  # noqa: E402,F401  isort: skip
     NOISE_MODELS,
-    NoisyTable,
-    Table,
     check_noise,
-    make_table,
-    noisy_table,
-    noisy_valid,
     objective,
-    permuted,
 )
 from jaxnas.spaces import nb201 as space
 
@@ -56,13 +54,6 @@ _HOW_TO_GET = (
     "jaxnas[nb201]`), then pass --data-dir pointing at OUT.npz's folder."
 )
 CACHE_NAME = "nb201_jaxnas.npz"
-
-
-#: NAS-Bench-201 tables are generic :class:`jaxnas.benchmarks.tabular.Table` objects; besides
-#: ``valid``/``test``/``seed_dev``/``num_seeds`` they carry ``valid_12``, ``test_12`` (12-epoch
-#: accuracies), ``seeds`` (per-seed values, NaN where missing), ``index`` (official index of every
-#: code) and ``code`` (code of every official index) as extra arrays.
-TabularBenchmark = Table
 
 
 def canonical_dataset(dataset: str) -> str:
@@ -135,7 +126,7 @@ def _raw_tables(data_dir: str | None) -> dict[str, np.ndarray]:
     return _read_shared(csv_path, seeds_path)
 
 
-def load(dataset: str = "cifar10", data_dir: str | os.PathLike | None = None) -> TabularBenchmark:
+def load(dataset: str = "cifar10", data_dir: str | os.PathLike | None = None) -> Table:
     """Loads one dataset of NAS-Bench-201 as JAX arrays in code order.
 
     Args:
@@ -165,12 +156,12 @@ def load(dataset: str = "cifar10", data_dir: str | os.PathLike | None = None) ->
     )
 
 
-def index_of(bench: TabularBenchmark, arch: jax.Array) -> jax.Array:
+def index_of(bench: Table, arch: jax.Array) -> jax.Array:
     """Official benchmark index of an encoding (``[..., 6] -> [...]``; jit-able)."""
     return bench.index[space.to_code(arch)]
 
 
-def arch_of_index(bench: TabularBenchmark, index: jax.Array) -> jax.Array:
+def arch_of_index(bench: Table, index: jax.Array) -> jax.Array:
     """Encoding of an official benchmark index (``[...] -> [..., 6]``; jit-able)."""
     return space.from_code(bench.code[jnp.asarray(index, jnp.int32)])
 

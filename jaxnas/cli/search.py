@@ -1,11 +1,19 @@
-"""``jaxnas search``: query-budgeted NAS algorithms on NAS-Bench-201, vmapped over trials."""
+"""``jaxnas search``: query-budgeted NAS algorithms on a tabular benchmark, vmapped over trials."""
 
 from __future__ import annotations
 
 from jaxnas.cli._common import add_data_dir, add_json, print_json, print_table
 
 
+def tabular_spaces() -> list[str]:
+    """Names of the registered search spaces that have a registered tabular benchmark."""
+    from jaxnas import benchmarks, spaces
+
+    return sorted(set(spaces.SPACES) & set(benchmarks.BENCHMARKS))
+
+
 def register(sub) -> None:
+    from jaxnas.benchmarks.tabular import NOISE_MODELS
     from jaxnas.search import ALGORITHMS, NA_ALGORITHMS
 
     p = sub.add_parser(
@@ -13,12 +21,14 @@ def register(sub) -> None:
         help="run search algorithms over many trials at a query budget",
         description="Mean and std of the incumbent's test accuracy against the number of "
                     "queries (distinct architectures), over independent trials, and the "
-                    "flatness of the returned architectures (mean and spread of their 24 "
-                    "one-edge neighbours' test accuracy). The neighbourhood-aware algorithms "
+                    "flatness of the returned architectures (mean and spread of their "
+                    "neighbours' test accuracy). The neighbourhood-aware algorithms "
                     f"({', '.join(NA_ALGORITHMS)}; Wang et al. 2021) rank architectures by "
                     "their validation accuracy aggregated over their neighbourhood, and every "
                     "neighbour they evaluate counts against the query budget.",
     )
+    p.add_argument("--space", default="nb201", choices=tabular_spaces(),
+                   help="search space, one with a tabular benchmark (default: nb201)")
     p.add_argument("--algo", default="local_search",
                    help=f"one or a comma list of: {', '.join(sorted(ALGORITHMS))}")
     na = p.add_argument_group(
@@ -26,15 +36,18 @@ def register(sub) -> None:
         f"passed to {', '.join(NA_ALGORITHMS)} only; with a mixed --algo list the other "
         "algorithms run unchanged; an error if --algo names no neighbourhood-aware algorithm")
     na.add_argument("--radius", type=int, default=None,
-                    help="neighbourhood radius in edges changed (default 1: 24 neighbours; 0 is "
-                         "the plain algorithm)")
+                    help="neighbourhood radius in moves of the space (default 1: the space's "
+                         "neighbours; 0 is the plain algorithm)")
     na.add_argument("--na-samples", type=int, default=None, metavar="K",
                     help="score with K uniformly sampled neighbours (default: all of them)")
     na.add_argument("--aggregation", default=None,
                     help="how neighbour values are aggregated: mean (default) | median | min "
                          "| max")
-    p.add_argument("--dataset", default="cifar10", help="cifar10 | cifar100 | imagenet16-120")
-    p.add_argument("--noise", default="standard", help="denoised | standard | random")
+    p.add_argument("--dataset", default=None,
+                   help="a dataset of the space's benchmark (nb201: cifar10 (default) | cifar100 "
+                        "| imagenet16-120; default: the benchmark's first)")
+    p.add_argument("--noise", default="standard",
+                   help=f"noise model: {' | '.join(NOISE_MODELS)} (default: standard)")
     p.add_argument("--trials", type=int, default=1000)
     p.add_argument("--budget", type=int, default=300, help="distinct architectures per trial")
     p.add_argument("--seed", type=int, default=0)
@@ -68,13 +81,17 @@ def na_options(args, algos: list[str]) -> dict[str, dict]:
 
 
 def run(args) -> int:
+    from jaxnas import benchmarks
     from jaxnas.search.compare import compare, plot
 
     algos = [a.strip() for a in args.algo.split(",") if a.strip()]
-    results = compare(algos, args.dataset, args.noise, args.trials, args.budget, args.seed,
-                      args.data_dir, progress=True, algo_kwargs=na_options(args, algos))
+    dataset = args.dataset or benchmarks.get(args.space).datasets[0]
+    results = compare(algos, dataset, args.noise, args.trials, args.budget, args.seed,
+                      args.data_dir, progress=True, algo_kwargs=na_options(args, algos),
+                      space=args.space)
     if args.plot:
-        plot(results, args.plot)
+        plot(results, args.plot, benchmark="NAS-Bench-201" if args.space == "nb201"
+             else args.space)
     if args.json:
         if not args.full:
             marks = sorted({q for q in (10, 25, 50, 100, 150, 200, 300, 500, args.budget)
@@ -91,9 +108,9 @@ def run(args) -> int:
         rows.append([q] + [f"{r['test_mean'][q - 1]:.2f} +- {r['test_std'][q - 1]:.2f}"
                            for r in results])
     print(f"test accuracy (%) of the incumbent, mean +- std over {args.trials} trials "
-          f"({results[0]['dataset']}, {args.noise} noise)")
+          f"({args.space} {results[0]['dataset']}, {args.noise} noise)")
     print_table(rows, ["queries"] + [r["algo"] for r in results])
-    print("flatness of the returned architectures (mean over trials of their 24 neighbours' "
+    print("flatness of the returned architectures (mean over trials of their neighbours' "
           "test accuracy, mean / std): " + ", ".join(
               f"{r['algo']} {r['final_neighbour_test_mean']:.2f} / "
               f"{r['final_neighbour_test_std_mean']:.2f}" for r in results))

@@ -2,12 +2,15 @@
 
 Every search algorithm is a pair of pure functions on a pytree state (``init``/``step``), run
 under ``lax.while_loop`` inside one ``jit`` and vmapped over seeds by :func:`run`. Each ``step``
-proposes exactly one architecture and queries it through :func:`query`.
+proposes exactly one architecture and queries it through :func:`query`. Nothing here names a
+search space: architectures are ``[*arch_shape]`` arrays of ``land.space``, deduplicated by
+their key (:meth:`jaxnas.spaces.SearchSpace.arch_key`).
 
 The budget counts *distinct* architectures: re-querying one already seen is free and returns the
 same value (the landscape of a trial is fixed when the trial starts, see
-:func:`jaxnas.benchmarks.nb201.objective`). After the ``q``-th distinct query the trajectory holds
-the best validation accuracy seen so far and the test accuracy of that incumbent.
+:func:`jaxnas.benchmarks.tabular.make_landscape`). After the ``q``-th distinct query the
+trajectory holds the best validation accuracy seen so far and the test accuracy of that
+incumbent.
 """
 
 from __future__ import annotations
@@ -19,61 +22,72 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxnas.benchmarks import nb201 as bench_lib
-from jaxnas.spaces import nb201 as space
-
-
-class Landscape(NamedTuple):
-    """What a trial can query: its (noisy) validation accuracies and the true test accuracies."""
-
-    table: bench_lib.NoisyTable  # this trial's validation landscape, queried lazily
-    test: jax.Array  # [N] 200-epoch test accuracy, mean over seeds
-
-    @property
-    def num_archs(self) -> int:
-        return self.test.shape[0]
-
-    def valid(self, code: jax.Array) -> jax.Array:
-        """Validation accuracy of one code in this trial."""
-        return bench_lib.noisy_valid(self.table, code)
+from jaxnas.benchmarks.tabular import Landscape, Table, check_noise, hash32, make_landscape
+from jaxnas.spaces.base import SearchSpace
 
 
 @struct.dataclass
 class Oracle:
     """Book-keeping of one trial's queries: the distinct architectures in query order.
 
-    Membership is a comparison against the query list (``O(budget)`` per query, no
+    Membership is a comparison of keys against the query list (``O(budget)`` per query, no
     ``[N]``-sized buffer to update inside the loop).
     """
 
-    codes: jax.Array  # [B] int32 distinct architectures queried, in order (-1: not yet)
+    keys: jax.Array  # [B, *key_shape] keys of the distinct architectures queried, in order
     values: jax.Array  # [B] float32 their validation accuracies (or scores)
     num_queries: jax.Array  # [] int32
+    # [B, *arch_shape] the architectures themselves (zeros: not yet); None in an enumerable
+    # space, where they are the keys' decoding (:func:`oracle_archs`) and storing them inside
+    # the loop would only cost time
+    archs: jax.Array | None = None
     # Optional aggregated scores (neighbourhood-aware search, see :func:`record_score`): when
     # present, the incumbent is the best *scored* architecture instead of the best value.
     scores: jax.Array | None = None  # [B] float32 best score completed at each query (-inf)
-    score_codes: jax.Array | None = None  # [B] int32 architecture holding that score (-1)
+    score_keys: jax.Array | None = None  # [B, *key_shape] key of the architecture holding it
+    score_archs: jax.Array | None = None  # [B, *arch_shape] that architecture (as ``archs``)
 
 
-def init_oracle(budget: int, scored: bool = False) -> Oracle:
-    """An empty oracle for ``budget`` distinct queries.
+def _unset_key(space: SearchSpace) -> int:
+    # enumerable spaces: -1 is no key, so membership needs no fill mask; hashed keys use one
+    return -1 if space.num_archs is not None else 0
+
+
+def init_oracle(space: SearchSpace, budget: int, scored: bool = False) -> Oracle:
+    """An empty oracle for ``budget`` distinct queries of architectures of ``space``.
 
     Args:
         scored: also keep aggregated scores (see :func:`record_score`); the trajectory's
             incumbent is then the architecture with the best score.
     """
+    archs = None if space.num_archs is not None else jnp.zeros((budget, *space.arch_shape),
+                                                                  space.arch_dtype)
     return Oracle(
-        codes=jnp.full((budget,), -1, jnp.int32),
+        keys=jnp.full((budget, *space.key_shape), _unset_key(space), space.key_dtype),
         values=jnp.full((budget,), -jnp.inf, jnp.float32),
         num_queries=jnp.zeros((), jnp.int32),
+        archs=archs,
         scores=jnp.full((budget,), -jnp.inf, jnp.float32) if scored else None,
-        score_codes=jnp.full((budget,), -1, jnp.int32) if scored else None,
+        score_keys=(jnp.full((budget, *space.key_shape), _unset_key(space), space.key_dtype)
+                    if scored else None),
+        score_archs=archs if scored else None,
     )
 
 
-def record_score(oracle: Oracle, code: jax.Array, score: jax.Array, complete: jax.Array
-                 ) -> Oracle:
-    """Records an aggregated ``score`` of ``code``, available from the latest distinct query on.
+def oracle_archs(space: SearchSpace, oracle: Oracle, scored: bool = False) -> jax.Array:
+    """The queried (``scored``: the scored) architectures ``[B, *arch_shape]``, stored or
+    decoded from their keys (enumerable spaces; slots not yet filled decode key 0)."""
+    archs = oracle.score_archs if scored else oracle.archs
+    if archs is not None:
+        return archs
+    keys = oracle.score_keys if scored else oracle.keys
+    return space.arch_of_key(jnp.maximum(keys, 0))
+
+
+def record_score(oracle: Oracle, arch: jax.Array, key: jax.Array, score: jax.Array,
+                 complete: jax.Array) -> Oracle:
+    """Records an aggregated ``score`` of ``arch`` (whose key is ``key``), available from the
+    latest distinct query on.
 
     The score is attached to query slot ``num_queries - 1`` (the query that completed the
     evaluations it aggregates); if several scores land on one slot, the best is kept. Nothing is
@@ -81,41 +95,54 @@ def record_score(oracle: Oracle, code: jax.Array, score: jax.Array, complete: ja
     the budget) or before any query.
 
     Raises:
-        ValueError: if the oracle was not built with ``init_oracle(budget, scored=True)``.
+        ValueError: if the oracle was not built with ``init_oracle(space, budget, scored=True)``.
     """
     if oracle.scores is None:
-        raise ValueError("this oracle keeps no scores; build it with init_oracle(budget, scored=True)")
-    budget = oracle.codes.shape[0]
+        raise ValueError("this oracle keeps no scores; build it with "
+                         "init_oracle(space, budget, scored=True)")
+    budget = oracle.values.shape[0]
     slot = oracle.num_queries - 1
     better = complete & (slot >= 0) & (score > oracle.scores[jnp.maximum(slot, 0)])
     slot = jnp.where(better, slot, budget)  # out of range -> dropped
+    archs = oracle.score_archs
     return oracle.replace(
         scores=oracle.scores.at[slot].set(score, mode="drop"),
-        score_codes=oracle.score_codes.at[slot].set(code, mode="drop"),
+        score_keys=oracle.score_keys.at[slot].set(key, mode="drop"),
+        score_archs=None if archs is None else archs.at[slot].set(arch, mode="drop"),
     )
 
 
-def seen(oracle: Oracle, code: jax.Array) -> jax.Array:
-    return jnp.any(oracle.codes == code)
+def seen(space: SearchSpace, oracle: Oracle, key: jax.Array) -> jax.Array:
+    """Whether the architecture with key ``key`` was queried (``bool[]``)."""
+    hit = space.keys_equal(oracle.keys, key)
+    if space.num_archs is None:  # hashed keys: only filled slots count
+        hit = hit & (jnp.arange(hit.shape[0]) < oracle.num_queries)
+    return jnp.any(hit)
 
 
-def query(oracle: Oracle, land: Landscape, code: jax.Array, value: jax.Array | None = None
-          ) -> tuple[jax.Array, Oracle]:
-    """Queries one architecture code: returns its validation accuracy and the updated oracle.
+def query(oracle: Oracle, land: Landscape, arch: jax.Array, value: jax.Array | None = None,
+          active: jax.Array | bool = True) -> tuple[jax.Array, Oracle]:
+    """Queries one architecture: returns its validation accuracy and the updated oracle.
 
     Costs one unit of budget if the architecture was not seen before, nothing otherwise. Once the
     budget is spent, further queries still return values but change nothing.
 
     Args:
-        value: the value to report for ``code`` (default: its validation accuracy);
+        arch: ``[*arch_shape]`` an architecture of ``land.space``.
+        value: the value to report for ``arch`` (default: its validation accuracy);
             neighbourhood-aware algorithms pass an aggregated score here.
+        active: when false the query is a no-op (padding rows of masked neighbourhoods).
     """
-    budget = oracle.codes.shape[0]
-    v = land.valid(code) if value is None else value
-    new = (~seen(oracle, code)) & (oracle.num_queries < budget)
+    space = land.space
+    budget = oracle.values.shape[0]
+    key = space.arch_key(arch)
+    v = land.valid(arch) if value is None else value
+    new = (~seen(space, oracle, key)) & (oracle.num_queries < budget) & active
     slot = jnp.where(new, oracle.num_queries, budget)  # out of range -> dropped
+    archs = oracle.archs
     oracle = oracle.replace(
-        codes=oracle.codes.at[slot].set(code, mode="drop"),
+        keys=oracle.keys.at[slot].set(key, mode="drop"),
+        archs=None if archs is None else archs.at[slot].set(arch, mode="drop"),
         values=oracle.values.at[slot].set(v, mode="drop"),
         num_queries=oracle.num_queries + new.astype(jnp.int32),
     )
@@ -144,59 +171,54 @@ class Algorithm(NamedTuple):
 class Trajectory(NamedTuple):
     valid: jax.Array  # [..., B] best validation accuracy after each distinct query
     test: jax.Array  # [..., B] test accuracy of the incumbent after each distinct query
-    best_code: jax.Array  # [...] the returned architecture (best validation accuracy)
-    codes: jax.Array  # [..., B] the architectures queried, in order
+    best_key: jax.Array  # [..., *key_shape] key of the returned architecture
+    best_arch: jax.Array  # [..., *arch_shape] the returned architecture
+    keys: jax.Array  # [..., B, *key_shape] keys of the architectures queried, in order
     num_steps: jax.Array  # [...] steps taken (distinct + repeated queries)
+    # [..., B, *arch_shape] the architectures queried, in order, when the space is not
+    # enumerable; None in an enumerable space (decode: ``space.arch_of_key(keys)``), where
+    # materialising them costs more than the rest of a random search
+    archs: jax.Array | None = None
 
 
-def trajectory(oracle: Oracle, test: jax.Array, steps: jax.Array) -> Trajectory:
+def _incumbent(vals: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Running max of ``vals`` and the index of the first entry reaching it."""
+    best = jax.lax.cummax(vals)
+    prev = jnp.concatenate([jnp.full((1,), -jnp.inf, vals.dtype), best[:-1]])
+    pos = jnp.arange(vals.shape[0])
+    return best, jax.lax.cummax(jnp.where(vals > prev, pos, 0))
+
+
+def trajectory(oracle: Oracle, land: Landscape, steps: jax.Array) -> Trajectory:
     """Incumbent after every distinct query: the first architecture reaching the running max.
 
     With a scored oracle (:func:`init_oracle` with ``scored=True``) the incumbent is the first
     architecture reaching the running max of the recorded scores, and ``valid`` is that score;
     before the first score is recorded it falls back to the best value (as random search).
     """
+    space = land.space
+    best, inc = _incumbent(oracle.values)
+    archs = oracle_archs(space, oracle)
+    inc_arch = archs[inc]
     if oracle.scores is not None:
-        return _scored_trajectory(oracle, test, steps)
-    vals = oracle.values
-    best = jax.lax.cummax(vals)
-    prev = jnp.concatenate([jnp.full((1,), -jnp.inf, vals.dtype), best[:-1]])
-    pos = jnp.arange(vals.shape[0])
-    inc = jax.lax.cummax(jnp.where(vals > prev, pos, 0))  # index of the incumbent
-    inc_code = oracle.codes[inc]
-    filled = pos < oracle.num_queries
-    nan = jnp.full_like(best, jnp.nan)
-    return Trajectory(
-        valid=jnp.where(filled, best, nan),
-        test=jnp.where(filled, test[jnp.maximum(inc_code, 0)], nan),
-        best_code=inc_code[jnp.maximum(oracle.num_queries - 1, 0)],
-        codes=oracle.codes,
-        num_steps=steps,
-    )
-
-
-def _scored_trajectory(oracle: Oracle, test: jax.Array, steps: jax.Array) -> Trajectory:
-    sc = oracle.scores
-    best = jax.lax.cummax(sc)
-    prev = jnp.concatenate([jnp.full((1,), -jnp.inf, sc.dtype), best[:-1]])
-    pos = jnp.arange(sc.shape[0])
-    inc = jax.lax.cummax(jnp.where(sc > prev, pos, 0))
-    has = jnp.isfinite(best)
-    # the plain rule's incumbent, used before the first score is recorded
-    vals = oracle.values
-    vbest = jax.lax.cummax(vals)
-    vprev = jnp.concatenate([jnp.full((1,), -jnp.inf, vals.dtype), vbest[:-1]])
-    vinc = oracle.codes[jax.lax.cummax(jnp.where(vals > vprev, pos, 0))]
-    inc_code = jnp.where(has, oracle.score_codes[inc], vinc)
+        sbest, sinc = _incumbent(oracle.scores)
+        has = jnp.isfinite(sbest)
+        inc_arch = jnp.where(has.reshape(has.shape + (1,) * (inc_arch.ndim - 1)),
+                             oracle_archs(space, oracle, scored=True)[sinc], inc_arch)
+        best = jnp.where(has, sbest, best)
+    pos = jnp.arange(best.shape[0])
     filled = pos < oracle.num_queries
     nan = jnp.full_like(best, jnp.nan)
     last = jnp.maximum(oracle.num_queries - 1, 0)
+    best_arch = inc_arch[last]
     return Trajectory(
-        valid=jnp.where(filled, jnp.where(has, best, vbest), nan),
-        test=jnp.where(filled, test[jnp.maximum(inc_code, 0)], nan),
-        best_code=inc_code[last],
-        codes=oracle.codes,
+        valid=jnp.where(filled, best, nan),
+        test=jnp.where(filled, land.test(inc_arch), nan),
+        best_key=land.space.arch_key(best_arch),
+        best_arch=best_arch,
+        keys=oracle.keys,
         num_steps=steps,
+        archs=oracle.archs,
     )
 
 
@@ -220,36 +242,27 @@ def run_one(algo: Algorithm, key: jax.Array, land: Landscape, budget: int,
         return algo.step(jax.random.fold_in(k_loop, i), s, land), i + 1
 
     state, steps = jax.lax.while_loop(cond, body, (state, jnp.zeros((), jnp.int32)))
-    return trajectory(state.oracle, land.test, steps)
+    return trajectory(state.oracle, land, steps)
 
 
-def make_landscape(key: jax.Array, bench: bench_lib.TabularBenchmark, noise: str) -> Landscape:
-    """This trial's landscape under a noise model. Consumes ``key``."""
-    return Landscape(bench_lib.noisy_table(key, bench, noise), bench.test)
-
-
-def run(algo: Algorithm, key: jax.Array, bench: bench_lib.TabularBenchmark, noise: str,
-        trials: int, budget: int) -> Trajectory:
+def run(algo: Algorithm, key: jax.Array, bench: Table, noise: str, trials: int, budget: int
+        ) -> Trajectory:
     """``trials`` independent trials, vmapped (call under ``jax.jit`` with static ints).
 
     Trial ``i`` uses ``fold_in(key, i)``: its landscape draw (for the ``standard`` and ``random``
     noise models) and its search randomness both derive from it, so trial ``i`` of a batch equals
     :func:`run_one` with that key.
     """
-    bench_lib.check_noise(noise)
+    check_noise(noise)
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(trials))
     return jax.vmap(lambda k: run_trial(algo, k, bench, noise, budget))(keys)
 
 
-def run_trial(algo: Algorithm, key: jax.Array, bench: bench_lib.TabularBenchmark, noise: str,
-              budget: int) -> Trajectory:
+def run_trial(algo: Algorithm, key: jax.Array, bench: Table, noise: str, budget: int
+              ) -> Trajectory:
     """One trial from its key: landscape draw then search."""
     k_land, k_search = jax.random.split(key)
     return run_one(algo, k_search, make_landscape(k_land, bench, noise), budget)
-
-
-def random_code(key: jax.Array, land: Landscape) -> jax.Array:
-    return jax.random.randint(key, (), 0, land.num_archs, dtype=jnp.int32)
 
 
 def fast_uniform(key: jax.Array, n: int) -> jax.Array:
@@ -259,25 +272,39 @@ def fast_uniform(key: jax.Array, n: int) -> jax.Array:
     most of a step's cost on a CPU; one 64-bit draw hashed with the counter is ~10x cheaper and
     amply random for choosing neighbours and tournaments. Consumes ``key``.
     """
-    from jaxnas.benchmarks.tabular import hash32 as _hash32
-
     b = jax.random.bits(key, (2,), jnp.uint32)
     i = jnp.arange(n, dtype=jnp.uint32)
-    h = _hash32(_hash32(i * jnp.uint32(0x9E3779B9) + b[0]) ^ b[1])
+    h = hash32(hash32(i * jnp.uint32(0x9E3779B9) + b[0]) ^ b[1])
     return (h >> 8).astype(jnp.float32) * jnp.float32(2.0**-24)
 
 
-def random_ranks(key: jax.Array, n: int) -> jax.Array:
+def random_ranks(key: jax.Array, n: int, valid: jax.Array | None = None) -> jax.Array:
     """A uniformly random permutation of ``range(n)`` as ranks, ``int32[n]``, without a sort.
 
     ``rank[i]`` counts the items whose random key comes before item ``i``'s (ties broken by
     index). ``O(n^2)`` comparisons beat a sort by far for the small ``n`` here (24 neighbours, a
-    population of 30) when vmapped over thousands of trials on a CPU. Consumes ``key``.
+    population of 30) when vmapped over thousands of trials on a CPU. With ``valid: bool[n]``
+    the valid items take the ranks ``0..sum(valid)-1`` in a uniformly random order and the
+    invalid ones rank after them (all valid: the same ranks as without). Consumes ``key``.
     """
     u = fast_uniform(key, n)
+    if valid is not None:
+        u = jnp.where(valid, u, 2.0)
     i = jnp.arange(n)
     before = (u[None, :] < u[:, None]) | ((u[None, :] == u[:, None]) & (i[None, :] < i[:, None]))
     return jnp.sum(before, axis=1, dtype=jnp.int32)
 
 
-NEIGHBOURS = space.neighbour_codes  # code -> [24] neighbour codes
+def uniform_arch(space: SearchSpace, key: jax.Array, u: jax.Array) -> jax.Array:
+    """A uniformly random architecture from the uniform float ``u`` in ``[0, 1)`` when the
+    space is enumerable (``arch_of_key(floor(u * N))``), else :meth:`~SearchSpace.sample` with
+    ``key`` (consumed only then)."""
+    n = space.num_archs
+    if n is None:
+        return space.sample(key)
+    return space.arch_of_key(jnp.minimum((u * n).astype(jnp.int32), n - 1))
+
+
+__all__ = ["Algorithm", "Landscape", "Oracle", "SearchState", "Trajectory", "fast_uniform",
+           "init_oracle", "make_landscape", "oracle_archs", "query", "random_ranks", "record_score", "run",
+           "run_one", "run_trial", "seen", "trajectory", "uniform_arch"]

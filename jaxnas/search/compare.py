@@ -11,18 +11,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnas import benchmarks, spaces
 from jaxnas.analysis import neighbourhood as nbh
-from jaxnas.benchmarks import nb201 as bench_lib
-from jaxnas.search import base, get_algorithm
-from jaxnas.spaces import nb201 as space
+from jaxnas.benchmarks.tabular import Table, check_noise
+from jaxnas.search import NA_ALGORITHMS, base, get_algorithm
+from jaxnas.spaces.base import SearchSpace
 
 
-def compile_run(algo: base.Algorithm, key: jax.Array, bench: bench_lib.TabularBenchmark,
-                noise: str, trials: int, budget: int) -> tuple[Callable, float]:
+def compile_run(algo: base.Algorithm, key: jax.Array, bench: Table, noise: str, trials: int,
+                budget: int) -> tuple[Callable, float]:
     """Compiles ``trials`` vmapped trials of ``algo`` once; returns ``(compiled, seconds)``.
 
-    ``compiled(key, bench)`` runs them for any key and any benchmark of the same shapes (every
-    NAS-Bench-201 dataset), without compiling again.
+    ``compiled(key, bench)`` runs them for any key and any table of the same space and shapes
+    (e.g. every NAS-Bench-201 dataset), without compiling again.
     """
     fn = jax.jit(lambda k, b: base.run(algo, k, b, noise, trials, budget))
     t0 = time.perf_counter()
@@ -30,8 +31,8 @@ def compile_run(algo: base.Algorithm, key: jax.Array, bench: bench_lib.TabularBe
     return compiled, time.perf_counter() - t0
 
 
-def run_timed(algo: base.Algorithm, key: jax.Array, bench: bench_lib.TabularBenchmark,
-              noise: str, trials: int, budget: int) -> tuple[base.Trajectory, float, float]:
+def run_timed(algo: base.Algorithm, key: jax.Array, bench: Table, noise: str, trials: int,
+              budget: int) -> tuple[base.Trajectory, float, float]:
     """Compiles and runs ``trials`` vmapped trials; returns (trajectory, compile s, run s)."""
     compiled, compile_s = compile_run(algo, key, bench, noise, trials, budget)
     t0 = time.perf_counter()
@@ -39,43 +40,57 @@ def run_timed(algo: base.Algorithm, key: jax.Array, bench: bench_lib.TabularBenc
     return traj, compile_s, time.perf_counter() - t0
 
 
-@functools.partial(jax.jit, static_argnames="radius")
-def _flatness(test: jax.Array, codes: jax.Array, radius: int) -> tuple[jax.Array, jax.Array]:
-    return jax.vmap(lambda c: nbh.neighbour_stats(test, c, radius))(codes)
+@functools.partial(jax.jit, static_argnames=("space", "radius"))
+def _flatness(space: SearchSpace, test: jax.Array, archs: jax.Array, radius: int
+              ) -> tuple[jax.Array, jax.Array]:
+    return jax.vmap(lambda a: nbh.neighbour_stats(space, test, a, radius))(archs)
 
 
-def flatness(test: jax.Array, codes: jax.Array, radius: int = 1) -> tuple[jax.Array, jax.Array]:
+def flatness(space: SearchSpace, test: jax.Array, archs: jax.Array, radius: int = 1
+             ) -> tuple[jax.Array, jax.Array]:
     """Mean and std of the neighbours' test accuracy of every returned architecture.
 
     Args:
-        test: ``[N]`` test accuracy of every architecture.
-        codes: ``[T]`` returned architectures (``Trajectory.best_code``).
-        radius: neighbours within this many changed edges (default 1: the 24 neighbours).
+        space: the search space (or a Table carrying it).
+        test: ``[N]`` test accuracy of every architecture, in key order.
+        archs: ``[T, *arch_shape]`` returned architectures (``Trajectory.best_arch``).
+        radius: neighbours within this many moves (default 1: the space's neighbours).
 
     Returns:
-        ``(mean, std)``, each ``[T]`` (see :func:`jaxnas.analysis.neighbourhood.neighbour_stats`); compiled
-        once per (shape, radius).
+        ``(mean, std)``, each ``[T]`` (see :func:`jaxnas.analysis.neighbourhood.neighbour_stats`);
+        compiled once per (space, shape, radius).
     """
-    return _flatness(jnp.asarray(test), jnp.asarray(codes, jnp.int32), radius)
+    space = nbh.space_of(space)
+    return _flatness(space, jnp.asarray(test), jnp.asarray(archs, space.arch_dtype), radius)
+
+
+def most_returned(traj: base.Trajectory) -> tuple[np.ndarray, float]:
+    """The architecture returned by most trials (ties: the smallest key) and its frequency."""
+    keys = np.asarray(traj.best_key)
+    t = keys.shape[0]
+    _, first, counts = np.unique(keys.reshape(t, -1), axis=0, return_index=True,
+                                 return_counts=True)
+    top = int(np.argmax(counts))
+    return np.asarray(traj.best_arch)[first[top]], float(counts[top] / t)
 
 
 def summarize(name: str, traj: base.Trajectory, compile_s: float, run_s: float,
-              trials: int, budget: int, test: jax.Array | None = None) -> dict:
+              trials: int, budget: int, space: SearchSpace, test: jax.Array | None = None
+              ) -> dict:
     """JSON-ready summary: mean/std of the incumbent's test accuracy after every query.
 
     With ``test`` (the benchmark's ``[N]`` test accuracies) the summary also reports how flat
     the returned architectures are: ``final_neighbour_test_mean`` is the mean over trials of
-    the mean test accuracy of the returned architecture's 24 one-edge neighbours, and
-    ``final_neighbour_test_std_mean`` the mean over trials of their standard deviation.
+    the mean test accuracy of the returned architecture's neighbours
+    (``space.neighbours``), and ``final_neighbour_test_std_mean`` the mean over trials of
+    their standard deviation.
     """
     test_acc = np.asarray(traj.test, np.float64)  # [T, B]
     final = test_acc[:, -1]
-    best = np.asarray(traj.best_code)
-    vals, counts = np.unique(best, return_counts=True)
-    top = vals[np.argmax(counts)]
+    top_arch, top_frac = most_returned(traj)
     extra = {}
     if test is not None:
-        nb_mean, nb_std = flatness(test, best)
+        nb_mean, nb_std = flatness(space, test, traj.best_arch)
         extra = {"final_neighbour_test_mean": float(np.mean(np.asarray(nb_mean, np.float64))),
                  "final_neighbour_test_std_mean": float(np.mean(np.asarray(nb_std, np.float64)))}
     return {
@@ -87,8 +102,8 @@ def summarize(name: str, traj: base.Trajectory, compile_s: float, run_s: float,
         "final_valid_mean": float(np.nanmean(np.asarray(traj.valid)[:, -1])),
         "test_mean": np.nanmean(test_acc, axis=0).round(4).tolist(),
         "test_std": np.nanstd(test_acc, axis=0).round(4).tolist(),
-        "most_returned_arch": space.to_string(space.all_archs()[top]),
-        "most_returned_frac": float(counts.max() / best.size),
+        "most_returned_arch": space.to_string(top_arch),
+        "most_returned_frac": top_frac,
         "mean_steps": float(np.mean(np.asarray(traj.num_steps))),
         "run_seconds": run_s,
         "compile_seconds": compile_s,
@@ -96,17 +111,30 @@ def summarize(name: str, traj: base.Trajectory, compile_s: float, run_s: float,
     }
 
 
+def check_options(space: SearchSpace, algo_kwargs: Mapping[str, Mapping]) -> None:
+    """Checks the neighbourhood-aware options (radius, k) against ``space``, before compiling."""
+    for name, opts in algo_kwargs.items():
+        if name in NA_ALGORITHMS:
+            radius = opts.get("radius", 1)
+            nbh.check_radius(space, radius)
+            nbh.check_k(space, opts.get("k"), radius)
+
+
 def compare(algos: Sequence[str], dataset: str = "cifar10", noise: str = "standard",
             trials: int = 1000, budget: int = 300, seed: int = 0, data_dir=None,
-            progress: bool = True, algo_kwargs: Mapping[str, Mapping] | None = None
-            ) -> list[dict]:
+            progress: bool = True, algo_kwargs: Mapping[str, Mapping] | None = None,
+            space: str | SearchSpace = "nb201") -> list[dict]:
     """Runs every named algorithm on the same trials (same keys) and returns their summaries.
 
     Args:
         algo_kwargs: keyword arguments per algorithm name (e.g.
             ``{"na_random_search": {"radius": 1, "k": 8}}``); they are passed to
             :func:`jaxnas.search.get_algorithm` and reported under ``"options"``.
+        space: the search space (a registered name or a space) whose tabular benchmark
+            (:data:`jaxnas.benchmarks.BENCHMARKS`) is searched.
     """
+    space = spaces.get(space)
+    loader = benchmarks.get(space.name)
     algo_kwargs = dict(algo_kwargs or {})
     unknown = sorted(set(algo_kwargs) - set(algos))
     if unknown:
@@ -114,10 +142,15 @@ def compare(algos: Sequence[str], dataset: str = "cifar10", noise: str = "standa
                          f"run ({list(algos)})")
     if trials < 1 or budget < 1:
         raise ValueError(f"trials and budget must be >= 1, got trials={trials}, budget={budget}")
-    if budget > space.NUM_ARCHS:
-        raise ValueError(f"budget {budget} exceeds the {space.NUM_ARCHS} architectures of the space")
-    bench = bench_lib.load(dataset, data_dir)
-    bench_lib.check_noise(noise)
+    if space.num_archs is not None and budget > space.num_archs:
+        raise ValueError(f"budget {budget} exceeds the {space.num_archs} architectures of the "
+                         f"space {space.name!r}")
+    check_noise(noise)
+    check_options(space, algo_kwargs)
+    bench = loader.load(dataset, data_dir)
+    if bench.space != space:
+        raise ValueError(f"the {space.name!r} benchmark loader returned a table of space "
+                         f"{bench.space.name!r}")
     key = jax.random.key(seed)
     out = []
     for i, name in enumerate(algos, start=1):
@@ -127,8 +160,8 @@ def compare(algos: Sequence[str], dataset: str = "cifar10", noise: str = "standa
             print(f"[{i}/{len(algos)}] {name}: {trials} trials x {budget} queries ...",
                   file=sys.stderr, flush=True)
         traj, c, r = run_timed(algo, key, bench, noise, trials, budget)
-        s = summarize(name, traj, c, r, trials, budget, test=bench.test)
-        s.update(dataset=bench_lib.canonical_dataset(dataset), noise=noise, seed=seed,
+        s = summarize(name, traj, c, r, trials, budget, space, test=bench.test)
+        s.update(dataset=loader.canonical_dataset(dataset), noise=noise, seed=seed,
                  options=opts)
         if progress:
             print(f"    compile {c:.2f} s, run {r:.3f} s, final test {s['final_test_mean']:.3f}"
@@ -137,7 +170,8 @@ def compare(algos: Sequence[str], dataset: str = "cifar10", noise: str = "standa
     return out
 
 
-def plot(results: Sequence[dict], path: str, title: str | None = None) -> None:
+def plot(results: Sequence[dict], path: str, title: str | None = None,
+         benchmark: str = "NAS-Bench-201") -> None:
     """Test accuracy of the incumbent (mean +- std over trials) against queries, one line each."""
     import matplotlib
 
@@ -159,7 +193,7 @@ def plot(results: Sequence[dict], path: str, title: str | None = None) -> None:
     ax.set_ylim(lo - 0.3 * (hi - lo) - 0.05, hi + 0.05 * (hi - lo) + 0.05)
     ax.set_xlabel("number of queries (distinct architectures)")
     ax.set_ylabel("test accuracy of incumbent (%)")
-    ax.set_title(title or f"NAS-Bench-201 {r0['dataset']}, {r0['noise']} noise, "
+    ax.set_title(title or f"{benchmark} {r0['dataset']}, {r0['noise']} noise, "
                  f"{r0['trials']} trials")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")

@@ -2,8 +2,9 @@
 
 The first ``num_init`` queries are random architectures. Afterwards, each step draws a
 tournament of ``tournament_size`` members of the population uniformly without replacement,
-mutates the best of them (one random edge changed) and queries the child, which joins the
-population; once the population holds ``population_size`` members, the oldest one dies.
+mutates the best of them (a uniformly random valid neighbour, ``space.neighbours``) and queries
+the child, which joins the population; once the population holds ``population_size`` members,
+the oldest one dies. A parent without valid neighbours is queried again (free).
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from jaxnas.search.base import (
     fast_uniform,
     init_oracle,
     query,
+    uniform_arch,
 )
-from jaxnas.spaces import nb201 as space
+from jaxnas.spaces.base import nth_valid
 
 
 @struct.dataclass
 class EvoState:
-    codes: jax.Array  # [P] int32 population (ring buffer, oldest at ``head`` once full)
+    archs: jax.Array  # [P, *arch_shape] population (ring buffer, oldest at ``head`` once full)
     values: jax.Array  # [P] float32
     size: jax.Array  # [] int32 members alive
     head: jax.Array  # [] int32 slot of the next child
@@ -36,20 +38,22 @@ class EvoState:
 
 def init(key: jax.Array, land: Landscape, budget: int, *, population_size: int) -> SearchState:
     del key
+    space = land.space
     algo = EvoState(
-        codes=jnp.zeros((population_size,), jnp.int32),
+        archs=jnp.zeros((population_size, *space.arch_shape), space.arch_dtype),
         values=jnp.full((population_size,), -jnp.inf, jnp.float32),
         size=jnp.zeros((), jnp.int32),
         head=jnp.zeros((), jnp.int32),
         num_proposed=jnp.zeros((), jnp.int32),
     )
-    return SearchState(algo=algo, oracle=init_oracle(budget))
+    return SearchState(algo=algo, oracle=init_oracle(space, budget))
 
 
 def step(key: jax.Array, state: SearchState, land: Landscape, *, num_init: int,
          tournament_size: int) -> SearchState:
+    space = land.space
     s: EvoState = state.algo
-    p = s.codes.shape[0]
+    p = s.archs.shape[0]
     # one draw per step: p tournament keys, a random architecture, a mutation
     u = fast_uniform(key, p + 2)
     alive = jnp.arange(p) < s.size
@@ -58,14 +62,16 @@ def step(key: jax.Array, state: SearchState, land: Landscape, *, num_init: int,
     u_tour = jnp.where(alive, u[:p], 2.0)
     rank = jnp.sum(u_tour[None, :] < u_tour[:, None], axis=1)  # ties have probability ~0
     in_tour = alive & (rank < tournament_size)
-    parent = jnp.argmax(jnp.where(in_tour, s.values, -jnp.inf))
-    nb = jnp.minimum((u[p] * space.NUM_NEIGHBOURS).astype(jnp.int32), space.NUM_NEIGHBOURS - 1)
-    child = space.neighbour_codes(s.codes[parent])[nb]  # one random edge changed
-    rand = jnp.minimum((u[p + 1] * land.num_archs).astype(jnp.int32), land.num_archs - 1)
+    parent = s.archs[jnp.argmax(jnp.where(in_tour, s.values, -jnp.inf))]
+    nbrs, valid = space.neighbours(parent)
+    n_valid = jnp.sum(valid, dtype=jnp.int32)
+    nb = jnp.minimum((u[p] * n_valid).astype(jnp.int32), jnp.maximum(n_valid - 1, 0))
+    child = jnp.where(n_valid > 0, nbrs[nth_valid(valid, nb)], parent)  # a random valid neighbour
+    rand = uniform_arch(space, jax.random.fold_in(key, 1), u[p + 1])
     cand = jnp.where(s.num_proposed < num_init, rand, child)
     v, oracle = query(state.oracle, land, cand)
     algo = EvoState(
-        codes=s.codes.at[s.head].set(cand),
+        archs=s.archs.at[s.head].set(cand),
         values=s.values.at[s.head].set(v),
         size=jnp.minimum(s.size + 1, p),
         head=(s.head + 1) % p,

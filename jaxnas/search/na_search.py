@@ -11,7 +11,8 @@ An architecture's *score* is its validation accuracy aggregated over its neighbo
 
 Budget: every architecture whose value enters a score is queried through
 :func:`jaxnas.search.base.query`, so each *distinct* architecture evaluated, centre or
-neighbour, costs one unit of the query budget (re-evaluating one is free, as for every other
+neighbour, costs one unit of the query budget (padding rows of a masked neighbourhood cost
+nothing and are not aggregated) (re-evaluating one is free, as for every other
 algorithm). A score is recorded (and its architecture can become the incumbent) only when all
 the architectures it aggregates were paid for within the budget; an architecture whose
 neighbourhood the budget cut short is never returned. Until the first score is complete the
@@ -19,7 +20,7 @@ incumbent is the best architecture queried (see :func:`jaxnas.search.base.trajec
 
 Sampled neighbourhoods (``k``): the ``k`` neighbours of an architecture are a fixed function of
 the trial and the architecture (drawn with a key derived from the trial's landscape salt and the
-code), so re-scoring an architecture gives the same score, as re-querying one gives the same
+architecture's key), so re-scoring an architecture gives the same score, as re-querying one gives the same
 value.
 
 With ``radius=0`` the neighbourhood is the architecture alone and NA-RS is random search
@@ -41,53 +42,78 @@ from jaxnas.search.base import (
     SearchState,
     init_oracle,
     query,
-    random_code,
     record_score,
+    seen,
 )
 from jaxnas.search.local_search import init as _ls_init
 from jaxnas.search.local_search import step as _ls_step
 
 
-def members(land: Landscape, code: jax.Array, radius: int, k: int | None) -> jax.Array:
-    """The codes whose values enter the score of ``code``: ``int32[M]`` (``[k + 1]``)."""
+def _fold_key(key: jax.Array, arch_key: jax.Array) -> jax.Array:
+    """``key`` folded with an architecture key (every word of a multi-word hash)."""
+    for word in jnp.reshape(arch_key, (-1,)):
+        key = jax.random.fold_in(key, word)
+    return key
+
+
+def members(land: Landscape, arch: jax.Array, radius: int, k: int | None
+            ) -> tuple[jax.Array, jax.Array]:
+    """The architectures whose values enter the score of ``arch``: ``([M, *arch_shape],
+    bool[M])`` (``M = k + 1`` when sampled), row 0 ``arch``, with their validity."""
     key = None
     if k is not None:
-        key = jax.random.fold_in(jax.random.key(land.table.salt), code)
-    return nbh.sample_neighbourhood(key, code, radius, k)
+        key = _fold_key(jax.random.key(land.salt), land.space.arch_key(arch))
+    return nbh.sample_neighbourhood(land.space, key, arch, radius, k)
 
 
-def na_query(oracle: Oracle, land: Landscape, code: jax.Array, *, radius: int = 1,
+def na_query(oracle: Oracle, land: Landscape, arch: jax.Array, *, radius: int = 1,
              aggregation: str = "mean", k: int | None = None) -> tuple[jax.Array, Oracle]:
-    """Queries ``code`` and its neighbourhood and returns its aggregated score.
+    """Queries ``arch`` and its neighbourhood and returns its aggregated score.
 
-    Each distinct new architecture costs one unit of budget. The score is recorded in the
-    (scored) oracle only if every member was paid for within the budget.
+    Each distinct new architecture costs one unit of budget; padding rows of a masked
+    neighbourhood are neither queried nor aggregated. The score is recorded in the (scored)
+    oracle only if every valid member was paid for within the budget.
 
     Args:
-        oracle: a scored oracle (``init_oracle(budget, scored=True)``).
+        oracle: a scored oracle (``init_oracle(space, budget, scored=True)``).
         land: this trial's landscape.
-        code: the architecture to score, ``int32[]``.
+        arch: the architecture to score, ``[*arch_shape]``.
         radius, aggregation, k: the neighbourhood and its aggregation (static).
 
     Returns:
         ``(score, oracle)``; the score is ``float32[]``.
     """
-    mem = members(land, code, radius, k)
+    space = land.space
+    mem, valid = members(land, arch, radius, k)
 
-    def body(o, c):
-        _, o = query(o, land, c)
+    def body(o, xs):
+        a, ok = xs
+        _, o = query(o, land, a, active=ok)
         return o, None
 
-    oracle, _ = jax.lax.scan(body, oracle, mem)
-    complete = jnp.all(jnp.any(mem[:, None] == oracle.codes[None, :], axis=1))
-    s = nbh.aggregate(land.valid(mem), aggregation)
-    return s, record_score(oracle, code, s, complete)
+    oracle, _ = jax.lax.scan(body, oracle, (mem, valid))
+    keys = space.arch_key(mem)  # [M, *key_shape]
+    paid = jax.vmap(lambda key: seen(space, oracle, key))(keys)
+    complete = jnp.all(paid | ~valid)
+    s = nbh.aggregate(land.valid(mem), aggregation, valid=valid)
+    return s, record_score(oracle, arch, keys[0], s, complete)
 
 
-def _check(radius: int, aggregation: str, k: int | None) -> None:
-    nbh.check_radius(radius)
+def _check(space, radius: int, aggregation: str, k: int | None) -> None:
+    """Checks the options against ``space`` (at the first trace, where the space is known)."""
+    nbh.check_radius(space, radius)
     nbh.check_aggregation(aggregation)
-    nbh.check_k(k, radius)
+    nbh.check_k(space, k, radius)
+
+
+def _check_static(radius: int, aggregation: str, k: int | None) -> None:
+    """Checks what can be checked before the space is known."""
+    if isinstance(radius, bool) or not isinstance(radius, int) or radius < 0:
+        raise ValueError(f"neighbourhood radius must be a non-negative integer, got {radius!r}")
+    nbh.check_aggregation(aggregation)
+    if k is not None and (isinstance(k, bool) or int(k) != k or k < 1):
+        raise ValueError(f"k (neighbours sampled) must be >= 1, got {k!r}; pass k=None to use "
+                         f"the whole neighbourhood")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,15 +121,17 @@ def _check(radius: int, aggregation: str, k: int | None) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def rs_init(key: jax.Array, land: Landscape, budget: int) -> SearchState:
-    del key, land
-    return SearchState(algo=(), oracle=init_oracle(budget, scored=True))
+def rs_init(key: jax.Array, land: Landscape, budget: int, *, radius: int, aggregation: str,
+            k: int | None) -> SearchState:
+    del key
+    _check(land.space, radius, aggregation, k)
+    return SearchState(algo=(), oracle=init_oracle(land.space, budget, scored=True))
 
 
 def rs_step(key: jax.Array, state: SearchState, land: Landscape, *, radius: int,
             aggregation: str, k: int | None) -> SearchState:
     """Draws one random architecture (``key`` consumed exactly as random search) and scores it."""
-    _, oracle = na_query(state.oracle, land, random_code(key, land), radius=radius,
+    _, oracle = na_query(state.oracle, land, land.space.sample(key), radius=radius,
                          aggregation=aggregation, k=k)
     return state.replace(oracle=oracle)
 
@@ -121,8 +149,9 @@ def na_random_search(radius: int = 1, k: int | None = None, aggregation: str = "
     Raises:
         ValueError: for a bad radius, k or aggregation, naming it.
     """
-    _check(radius, aggregation, k)
-    return Algorithm("na_random_search", rs_init,
+    _check_static(radius, aggregation, k)
+    opts = dict(radius=radius, aggregation=aggregation, k=k)
+    return Algorithm("na_random_search", functools.partial(rs_init, **opts),
                      functools.partial(rs_step, radius=radius, aggregation=aggregation, k=k))
 
 
@@ -131,9 +160,11 @@ def na_random_search(radius: int = 1, k: int | None = None, aggregation: str = "
 # ---------------------------------------------------------------------------------------------
 
 
-def ls_init(key: jax.Array, land: Landscape, budget: int, *, num_init: int) -> SearchState:
+def ls_init(key: jax.Array, land: Landscape, budget: int, *, num_init: int, radius: int,
+            aggregation: str, k: int | None) -> SearchState:
+    _check(land.space, radius, aggregation, k)
     state = _ls_init(key, land, budget, num_init=num_init)
-    return state.replace(oracle=init_oracle(budget, scored=True))
+    return state.replace(oracle=init_oracle(land.space, budget, scored=True))
 
 
 def na_local_search(radius: int = 1, k: int | None = None, aggregation: str = "mean",
@@ -147,13 +178,14 @@ def na_local_search(radius: int = 1, k: int | None = None, aggregation: str = "m
         radius, k, aggregation: the score, as in :func:`na_random_search`.
         num_init, first_improvement: as in local search.
     """
-    _check(radius, aggregation, k)
+    _check_static(radius, aggregation, k)
     if num_init < 1:
         raise ValueError(f"num_init must be >= 1, got {num_init}")
     score_fn = functools.partial(na_query, radius=radius, aggregation=aggregation, k=k)
     return Algorithm(
         "na_local_search",
-        functools.partial(ls_init, num_init=num_init),
+        functools.partial(ls_init, num_init=num_init, radius=radius, aggregation=aggregation,
+                          k=k),
         functools.partial(_ls_step, num_init=num_init, first_improvement=first_improvement,
                           score_fn=score_fn),
     )
@@ -173,18 +205,24 @@ def select_among(land: Landscape, centres: jax.Array, *, radius: int = 1,
     the best validation accuracy, NA-RS the one with the best neighbourhood-aware score.
 
     Args:
-        land: this trial's landscape.
-        centres: ``int32[n]`` candidate architectures (e.g. ``n`` uniformly random codes).
+        land: this trial's landscape (an enumerable space: the cost counts distinct keys).
+        centres: ``[n, *arch_shape]`` candidate architectures (e.g. ``n`` uniform samples).
         radius, aggregation, k: the score (static), as in :func:`na_random_search`.
 
     Returns:
-        ``(rs_code, na_code, cost)``: the two returned codes (``int32[]``) and the number of
-        distinct architectures NA-RS would have queried (``int32[]``).
+        ``(rs_arch, na_arch, cost)``: the two returned architectures (``[*arch_shape]``) and the
+        number of distinct architectures NA-RS would have queried (``int32[]``).
     """
-    _check(radius, aggregation, k)
-    mem = jax.vmap(lambda c: members(land, c, radius, k))(centres)  # [n, M]
-    scores = nbh.aggregate(land.valid(mem), aggregation)  # [n]
-    flat = jnp.sort(mem.reshape(-1))
+    space = land.space
+    _check(space, radius, aggregation, k)
+    if space.num_archs is None:
+        raise ValueError(f"select_among counts distinct integer keys; space {space.name!r} is "
+                         f"not enumerable")
+    mem, valid = jax.vmap(lambda c: members(land, c, radius, k))(centres)  # [n, M, ...], [n, M]
+    scores = nbh.aggregate(land.valid(mem), aggregation, valid=valid)  # [n]
+    keys = space.arch_key(mem)
+    keys = jnp.where(valid, keys, keys[:, :1])  # padding counts as the (counted) centre
+    flat = jnp.sort(keys.reshape(-1))
     cost = 1 + jnp.sum(flat[1:] != flat[:-1])
     return (centres[jnp.argmax(land.valid(centres))], centres[jnp.argmax(scores)],
             cost.astype(jnp.int32))

@@ -357,21 +357,20 @@ class ProductSpace(SearchSpace):
         return jnp.sum(jnp.asarray(arch, jnp.int32) * self._pow, axis=-1)
 
     def arch_of_key(self, key: jax.Array) -> jax.Array:
-        key = jnp.asarray(key, jnp.int32)
-        return (key[..., None] // self._pow) % self.num_ops
+        # keys are non-negative: unsigned division (cheaper than the signed floor division)
+        key = jnp.asarray(key, jnp.int32).astype(jnp.uint32)[..., None]
+        return ((key // self._pow.astype(np.uint32)) % np.uint32(self.num_ops)).astype(jnp.int32)
 
     def sample(self, key: jax.Array) -> jax.Array:
         # one integer draw: the same stream as drawing a key uniformly in [0, num_archs)
         return self.arch_of_key(jax.random.randint(key, (), 0, self.num_archs, dtype=jnp.int32))
 
     def neighbours(self, arch: jax.Array) -> tuple[jax.Array, jax.Array]:
-        arch = jnp.asarray(arch, jnp.int32)
-        s, k = self.max_neighbours, self.num_ops
-        edge = np.repeat(np.arange(self.num_edges, dtype=np.int32), k - 1)
-        shift = np.tile(np.arange(1, k, dtype=np.int32), self.num_edges)
-        out = jnp.broadcast_to(arch, (s, self.num_edges))
-        out = out.at[jnp.arange(s), edge].set((arch[edge] + shift) % k)
-        return out, jnp.ones((s,), bool)
+        # elementwise (no scatter): row n adds its shift on edge n // (K - 1), modulo K
+        shifts = _shift_patterns(self.num_ops, self.num_edges, 1)[1:]
+        out = ((jnp.asarray(arch, jnp.int32) + shifts).astype(jnp.uint32)
+               % np.uint32(self.num_ops)).astype(jnp.int32)
+        return out, jnp.ones((self.max_neighbours,), bool)
 
     def mutate(self, key: jax.Array, arch: jax.Array) -> jax.Array:
         return self.neighbours(arch)[0][jax.random.randint(key, (), 0, self.max_neighbours)]

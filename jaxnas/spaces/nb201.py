@@ -12,7 +12,7 @@ indices, one per edge, in the order of the official string
 The *code* of an architecture is its base-5 number, ``sum(arch[e] * 5**e)``, an integer in
 ``[0, 15625)``. Tabular benchmarks in :mod:`jaxnas.benchmarks` are stored in code order so that a
 query inside ``jit`` is a single gather. The code is NOT the official benchmark index; the
-benchmark object converts between the two (:meth:`jaxnas.benchmarks.nb201.TabularBenchmark.index_of`).
+benchmark converts between the two (:func:`jaxnas.benchmarks.nb201.index_of`).
 
 Neighbourhood (White, Nolen, Savani 2020, "Exploring the Loss Landscape in NAS"): the 24
 architectures that differ in exactly one edge.
@@ -151,11 +151,6 @@ def sample(key: jax.Array) -> jax.Array:
     return jax.random.randint(key, (NUM_EDGES,), 0, NUM_OPS, dtype=jnp.int32)
 
 
-def sample_code(key: jax.Array) -> jax.Array:
-    """A uniformly random architecture code, ``int32[]``. Consumes ``key``."""
-    return jax.random.randint(key, (), 0, NUM_ARCHS, dtype=jnp.int32)
-
-
 # For neighbour n (0..23): edge n // 4 takes the (n % 4)-th operation other than its current one.
 _NB_EDGE = np.repeat(np.arange(NUM_EDGES, dtype=np.int32), NUM_OPS - 1)
 _NB_SHIFT = np.tile(np.arange(1, NUM_OPS, dtype=np.int32), NUM_EDGES)
@@ -185,12 +180,6 @@ def mutate(key: jax.Array, arch: jax.Array) -> jax.Array:
     """One uniformly random neighbour of ``arch`` (one edge changed). Consumes ``key``."""
     n = jax.random.randint(key, (), 0, NUM_NEIGHBOURS)
     return neighbours(arch)[n]
-
-
-def mutate_code(key: jax.Array, code: jax.Array) -> jax.Array:
-    """Code version of :func:`mutate`. Consumes ``key``."""
-    n = jax.random.randint(key, (), 0, NUM_NEIGHBOURS)
-    return neighbour_codes(code)[n]
 
 
 @functools.lru_cache(maxsize=1)
