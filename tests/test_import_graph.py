@@ -25,15 +25,7 @@ OWN = ("jaxnas.analysis.landscape", "jaxnas.analysis.theory", "jaxnas.analysis.s
 
 #: (importer, imported) pairs outside OWN still to be fixed on other branches (issue 14). Printed
 #: by the test; empty this set at merge time, when the test then checks every agnostic package.
-KNOWN_OFFENDERS: frozenset[tuple[str, str]] = frozenset({
-    ("jaxnas.analysis.neighbourhood", "jaxnas.spaces.nb201"),
-    ("jaxnas.search.base", "jaxnas.benchmarks.nb201"),
-    ("jaxnas.search.base", "jaxnas.spaces.nb201"),
-    ("jaxnas.search.compare", "jaxnas.benchmarks.nb201"),
-    ("jaxnas.search.compare", "jaxnas.spaces.nb201"),
-    ("jaxnas.search.evolution", "jaxnas.spaces.nb201"),
-    ("jaxnas.search.local_search", "jaxnas.spaces.nb201"),
-})
+KNOWN_OFFENDERS: frozenset[tuple[str, str]] = frozenset()
 
 #: import cycles tolerated for now, each as its set of modules (none: keep it empty).
 KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset()

@@ -29,15 +29,6 @@ import numpy as np
 
 from jaxnas import paths
 from jaxnas.benchmarks.tabular import Table, make_table
-
-# Compatibility re-exports for modules that still reach the noise models through this loader
-# (analysis.landscape, analysis.theory, cli.theory, experiments/theory_figures.py); new code
-# imports them from jaxnas.benchmarks.tabular. Drop once those importers have moved.
-from jaxnas.benchmarks.tabular import (  # noqa: E402,F401  isort: skip
-    NOISE_MODELS,
-    check_noise,
-    objective,
-)
 from jaxnas.spaces import nb201 as space
 
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16-120")

@@ -1,10 +1,8 @@
 """Driver of ``jaxnas landscape``: load a tabular benchmark of a registered space, run the exact
 landscape analysis of :mod:`jaxnas.analysis.landscape` on it, time it, and tabulate the results.
 
-The analysis itself never names a space; this module picks the benchmark. Until the benchmarks
-package has a loader registry, :func:`load_table` is the single place that knows which spaces
-have a tabular benchmark and how to load one (today NAS-Bench-201 only); a registry plugs in
-there and in :func:`tabular_spaces`, and nothing else changes.
+The analysis itself never names a space; this module picks the benchmark through the loader
+registry :data:`jaxnas.benchmarks.BENCHMARKS`.
 """
 
 from __future__ import annotations
@@ -16,18 +14,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnas import spaces
+from jaxnas import benchmarks, spaces
 from jaxnas.analysis import landscape
 from jaxnas.benchmarks import tabular
 
-#: spaces with a tabular benchmark :func:`load_table` can load (the loader registry's stand-in)
-_TABULAR_BENCHMARKS: tuple[str, ...] = ("nb201",)
-
-
 def tabular_spaces() -> list[str]:
-    """Names of the registered, enumerable spaces that have a loadable tabular benchmark."""
+    """Names of the registered, enumerable spaces that have a tabular benchmark
+    (:data:`jaxnas.benchmarks.BENCHMARKS`)."""
     return sorted(name for name, sp in spaces.SPACES.items()
-                  if sp.num_archs is not None and name in _TABULAR_BENCHMARKS)
+                  if sp.num_archs is not None and name in benchmarks.BENCHMARKS)
 
 
 def check_tabular_space(space: str) -> str:
@@ -41,31 +36,22 @@ def check_tabular_space(space: str) -> str:
 
 def load_table(space: str, dataset: str,
                data_dir: str | os.PathLike | None = None) -> tuple[tabular.Table, str]:
-    """One dataset of the tabular benchmark of ``space``, and the dataset's canonical name.
-
-    This is the one function that imports a specific benchmark module; a loader registry in
-    :mod:`jaxnas.benchmarks` replaces its body.
+    """One dataset of the tabular benchmark of ``space`` (through the loader registry), and the
+    dataset's canonical name.
 
     Raises:
         ValueError: a space without a tabular benchmark, or an unknown dataset.
         FileNotFoundError: the benchmark's files are missing (the loader says where it looked).
     """
     check_tabular_space(space)
-    if space == "nb201":
-        from jaxnas.benchmarks import nb201
-
-        return nb201.load(dataset, data_dir), nb201.canonical_dataset(dataset)
-    raise AssertionError(f"tabular_spaces() lists {space!r} but load_table cannot load it")
+    name = benchmarks.canonical_dataset(space, dataset)
+    return benchmarks.load(space, name, data_dir), name
 
 
 def datasets(space: str) -> tuple[str, ...]:
-    """The datasets of the tabular benchmark of ``space`` (see :func:`load_table`)."""
+    """The datasets of the tabular benchmark of ``space``."""
     check_tabular_space(space)
-    if space == "nb201":
-        from jaxnas.benchmarks import nb201
-
-        return nb201.DATASETS
-    raise AssertionError(f"tabular_spaces() lists {space!r} but datasets() does not know it")
+    return benchmarks.get(space).datasets
 
 
 def timed_all_starts(values: jax.Array, nbr: jax.Array,
