@@ -34,7 +34,9 @@ class DartsConfig:
     batch_size: int = _opt(64, "images per half-batch (weights and alpha each)")
     channels: int = _opt(16, "C of the supernet")
     cells: int = _opt(5, "N cells per stage")
-    image_dir: str | None = _opt(None, "folder of the dataset's images")
+    image_dir: str | None = _opt(None, "folder of the dataset's images (default: TFDS)")
+    download: bool = _opt(False, "let TFDS download and prepare the dataset when it is missing "
+                                 "(needs internet; without it a missing dataset is an error)")
     data_dir: str | None = _opt(None, "folder of the benchmark tables (default: "
                                       "$JAXNAS_DATA_DIR, then ../shared/data)")
     fix_alpha: bool = _opt(False, "train the weights only (DARTS-PT)")
@@ -105,7 +107,7 @@ LEGACY_DEFAULTS: dict[str, Any] = {"scan": False}
 
 # Options that may change between a run and its resumption: where files live and how often to
 # checkpoint. Every other option changes the computation, so a mismatch refuses to resume.
-RESUMABLE_CHANGES = frozenset({"image_dir", "data_dir", "ckpt_every", "keep"})
+RESUMABLE_CHANGES = frozenset({"image_dir", "download", "data_dir", "ckpt_every", "keep"})
 
 CONFIG_FILE = "config.json"
 

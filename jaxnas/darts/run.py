@@ -60,7 +60,7 @@ def build(config: DartsConfig | Mapping[str, Any]) -> tuple[nn.Module, tuple[Any
 
     c = as_config(config)
     ds = data.load(c.dataset, split="train", image_dir=c.image_dir, max_examples=c.max_examples,
-                   seed=c.seed)
+                   seed=c.seed, download=c.download)
     return _network(c, int(ds.num_classes)), data.search_split(ds, c.seed)
 
 

@@ -209,9 +209,12 @@ def _load_tfds(dataset: str, split: str, data_dir: str | os.PathLike | None,
     except Exception as e:
         raise FileNotFoundError(
             f"TFDS dataset {name!r} split {split!r} is not available in data_dir="
-            f"{data_dir or '~/tensorflow_datasets'} ({type(e).__name__}: {e}). Prepare it once "
-            "with internet access (`tfds build " + name + "`, or load(..., download=True)), "
-            "or pass image_dir / --image-dir with local .npz files.") from e
+            f"{data_dir or '~/tensorflow_datasets'} ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}). "
+            + ("Check the internet connection and the TFDS data folder, or pass --image-dir "
+               "with local .npz files." if download else
+               "Rerun with --download (download=True) once with internet access, or pass "
+               "--image-dir with local .npz files.")) from e
     n = len(src)
     if dataset == "imagenet16-120":
         # Labels must be read to filter; the ImageNet16 images are tiny, so read all once.
