@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnas.analysis import landscape as L
 from jaxnas import benchmarks
+from jaxnas.analysis import landscape as L
 from jaxnas.search import ALGORITHMS, get_algorithm
 from jaxnas.search.compare import compile_run
 

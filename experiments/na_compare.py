@@ -34,9 +34,8 @@ Prints markdown tables (pasted into ``experiments/RESULTS_na.md``).
 
 from __future__ import annotations
 
-import functools
-
 import argparse
+import functools
 import json
 import os
 import platform
@@ -47,8 +46,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnas.analysis import neighbourhood as nbh
 from jaxnas import benchmarks
+from jaxnas.analysis import neighbourhood as nbh
 from jaxnas.search import base, get_algorithm
 from jaxnas.search.compare import compile_run, flatness, plot, summarize
 from jaxnas.search.na_search import select_among

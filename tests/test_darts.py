@@ -23,8 +23,8 @@ import numpy as np
 import optax
 import pytest
 
-from jaxnas import darts, data
 from jaxnas import checkpoint as ckpt
+from jaxnas import darts, data
 from jaxnas.darts import optim
 from jaxnas.darts.na_objective import sample_op_weight_neighbours
 from jaxnas.spaces import nb201
@@ -297,8 +297,8 @@ def test_config_validation():
 def test_config_dataclass_is_the_single_source_of_defaults():
     import dataclasses
 
-    from jaxnas.cli import darts as cli_darts
     from jaxnas.cli import build_parser as main_parser
+    from jaxnas.cli import darts as cli_darts
 
     cfg = darts.DartsConfig()
     assert (cfg.epochs, cfg.batch_size, cfg.channels, cfg.cells, cfg.objective, cfg.scan,

@@ -8,15 +8,13 @@ NA-DARTS objective's tests live with jaxnas.darts.
 
 import functools
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxnas import benchmarks, search
 from jaxnas.analysis import neighbourhood as N
-from jaxnas import search
-from jaxnas import benchmarks
 from jaxnas.search import base
 from jaxnas.spaces import nb201 as S
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 
 import nbformat
-import pytest
 from nbclient import NotebookClient
 
 from tests.conftest import REPO, SHARED_DATA, require_data

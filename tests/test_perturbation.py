@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaxnas.spaces.nb201 import SPACE
 from jaxnas.selection import loop
-from tests.fixtures import toy_supernet as toy
 from jaxnas.selection import perturbation as pt
+from jaxnas.spaces.nb201 import SPACE
+from tests.fixtures import toy_supernet as toy
 
 E, K = 6, 5
 

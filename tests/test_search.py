@@ -5,8 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxnas import search
-from jaxnas import benchmarks
+from jaxnas import benchmarks, search
 from jaxnas.search import base
 from jaxnas.spaces import nb201 as S
 

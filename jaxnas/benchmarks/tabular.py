@@ -166,14 +166,22 @@ def permuted(key: jax.Array, x: jax.Array) -> jax.Array:
     return jax.random.permutation(key, x)
 
 
-def noisy_table(key: jax.Array, table: Table, noise: str) -> NoisyTable:
-    """This trial's landscape under a noise model (``noise`` is static). Consumes ``key``.
+def noise_model(noise: str | NoiseModel) -> NoiseModel:
+    """The noise model called ``noise`` (checked here, once), or ``noise`` itself if it is one
+    already; the functions below accept either, so a driver resolves the name at its boundary
+    and passes the model on."""
+    return noise if callable(noise) else NOISE_MODELS[check_noise(noise)]
+
+
+def noisy_table(key: jax.Array, table: Table, noise: str | NoiseModel) -> NoisyTable:
+    """This trial's landscape under a noise model (a registered name or a :data:`NoiseModel`;
+    static). Consumes ``key``.
 
     ``standard``: every architecture's value is the denoised value plus one of its available
     training seeds' deviation from the seed mean, ``valid + (seed_j - mean seeds)``, the seed
     drawn uniformly and fixed for the trial.
     """
-    model = NOISE_MODELS[check_noise(noise)]
+    model = noise_model(noise)
     k_salt, k_perm = jax.random.split(key)
     return model(k_perm, table, jax.random.bits(k_salt, (), jnp.uint32))
 
@@ -195,7 +203,7 @@ def noisy_valid(table: NoisyTable, key: jax.Array) -> jax.Array:
     return table.base[key] + jnp.take_along_axis(table.dev[key], j[..., None], axis=-1)[..., 0]
 
 
-def objective(key: jax.Array, table: Table, noise: str) -> jax.Array:
+def objective(key: jax.Array, table: Table, noise: str | NoiseModel) -> jax.Array:
     """The whole validation landscape a trial sees, ``[N]`` in key order (jit-able; static
     ``noise``). Equals :func:`noisy_valid` of :func:`noisy_table` at every row. Consumes ``key``."""
     nt = noisy_table(key, table, noise)
@@ -245,13 +253,13 @@ class Landscape:
         return self.test_of_key(self.space.arch_key(arch))
 
 
-def make_landscape(key: jax.Array, table: Table, noise: str) -> Landscape:
-    """This trial's landscape under a noise model (``noise`` static, checked here). Consumes
-    ``key``."""
+def make_landscape(key: jax.Array, table: Table, noise: str | NoiseModel) -> Landscape:
+    """This trial's landscape under a noise model (a name or a :data:`NoiseModel`, static).
+    Consumes ``key``."""
     return Landscape(space=table.space, table=noisy_table(key, table, noise),
                      test_table=table.test)
 
 
 __all__ = ["NOISE_MODELS", "Landscape", "NoiseModel", "NoisyTable", "Table", "check_noise",
-           "hash32", "make_landscape", "make_table", "noisy_table", "noisy_valid", "objective",
+           "hash32", "make_landscape", "make_table", "noise_model", "noisy_table", "noisy_valid", "objective",
            "permuted", "register_noise"]

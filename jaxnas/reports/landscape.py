@@ -18,6 +18,7 @@ from jaxnas import benchmarks, spaces
 from jaxnas.analysis import landscape
 from jaxnas.benchmarks import tabular
 
+
 def tabular_spaces() -> list[str]:
     """Names of the registered, enumerable spaces that have a tabular benchmark
     (:data:`jaxnas.benchmarks.BENCHMARKS`)."""

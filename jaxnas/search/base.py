@@ -22,7 +22,14 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxnas.benchmarks.tabular import Landscape, Table, check_noise, hash32, make_landscape
+from jaxnas.benchmarks.tabular import (
+    Landscape,
+    NoiseModel,
+    Table,
+    hash32,
+    make_landscape,
+    noise_model,
+)
 from jaxnas.spaces.base import SearchSpace
 
 
@@ -245,20 +252,21 @@ def run_one(algo: Algorithm, key: jax.Array, land: Landscape, budget: int,
     return trajectory(state.oracle, land, steps)
 
 
-def run(algo: Algorithm, key: jax.Array, bench: Table, noise: str, trials: int, budget: int
-        ) -> Trajectory:
+def run(algo: Algorithm, key: jax.Array, bench: Table, noise: str | NoiseModel, trials: int,
+        budget: int) -> Trajectory:
     """``trials`` independent trials, vmapped (call under ``jax.jit`` with static ints).
 
-    Trial ``i`` uses ``fold_in(key, i)``: its landscape draw (for the ``standard`` and ``random``
-    noise models) and its search randomness both derive from it, so trial ``i`` of a batch equals
-    :func:`run_one` with that key.
+    ``noise`` (a registered name, resolved here once, or a :data:`NoiseModel`) builds every
+    trial's landscape. Trial ``i`` uses ``fold_in(key, i)``: its landscape draw (for the
+    ``standard`` and ``random`` noise models) and its search randomness both derive from it, so
+    trial ``i`` of a batch equals :func:`run_one` with that key.
     """
-    check_noise(noise)
+    model = noise_model(noise)
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(trials))
-    return jax.vmap(lambda k: run_trial(algo, k, bench, noise, budget))(keys)
+    return jax.vmap(lambda k: run_trial(algo, k, bench, model, budget))(keys)
 
 
-def run_trial(algo: Algorithm, key: jax.Array, bench: Table, noise: str, budget: int
+def run_trial(algo: Algorithm, key: jax.Array, bench: Table, noise: NoiseModel, budget: int
               ) -> Trajectory:
     """One trial from its key: landscape draw then search."""
     k_land, k_search = jax.random.split(key)

@@ -11,10 +11,9 @@ A new space is a module that subclasses :class:`SearchSpace` (or :class:`Product
 
 from __future__ import annotations
 
-from jaxnas.spaces.base import ProductSpace, SearchSpace, nth_valid
-from jaxnas.spaces.registry import SPACES, get, register
-
 # built-in spaces register themselves on import
 from jaxnas.spaces import nb201 as _nb201  # noqa: E402,F401
+from jaxnas.spaces.base import ProductSpace, SearchSpace, nth_valid
+from jaxnas.spaces.registry import SPACES, get, register
 
 __all__ = ["SPACES", "ProductSpace", "SearchSpace", "get", "nth_valid", "register"]

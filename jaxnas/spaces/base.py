@@ -204,7 +204,7 @@ class SearchSpace(abc.ABC):
         shapes, treedef = self._alpha_shape_leaves()
         keys = [key] if len(shapes) == 1 else list(jax.random.split(key, len(shapes)))
         return jax.tree.unflatten(
-            treedef, [scale * jax.random.normal(k, tuple(s)) for k, s in zip(keys, shapes)])
+            treedef, [scale * jax.random.normal(k, tuple(s)) for k, s in zip(keys, shapes, strict=True)])
 
     def uniform_op_weights(self) -> Any:
         """Operation weights of :attr:`alpha_shapes` with every row uniform (``1/K``)."""
