@@ -5,14 +5,21 @@
     arch = space.sample(jax.random.key(0))
     nbrs, valid = space.neighbours(arch)
 
-A new space is a module that subclasses :class:`SearchSpace` (or :class:`ProductSpace`) and calls
-:func:`register` with one instance; nothing else in the library changes.
+A new space is a module in this package that subclasses :class:`SearchSpace` (or
+:class:`ProductSpace`) and calls :func:`register` with one instance; every module here is imported
+when the package is, so nothing else in the library changes. Spaces defined elsewhere register
+themselves when their module is imported.
 """
 
 from __future__ import annotations
 
-# built-in spaces register themselves on import
-from jaxnas.spaces import nb201 as _nb201  # noqa: E402,F401
+import importlib as _importlib  # noqa: E402
+import pkgutil as _pkgutil  # noqa: E402
+
+# built-in spaces: every module of this package registers its spaces on import
+for _m in _pkgutil.iter_modules(__path__):
+    if not _m.name.startswith("_") and _m.name not in ("base", "registry"):
+        _importlib.import_module(f"{__name__}.{_m.name}")
 from jaxnas.spaces.base import ProductSpace, SearchSpace, nth_valid
 from jaxnas.spaces.registry import SPACES, get, register
 
