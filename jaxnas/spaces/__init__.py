@@ -13,14 +13,15 @@ themselves when their module is imported.
 
 from __future__ import annotations
 
-import importlib as _importlib  # noqa: E402
-import pkgutil as _pkgutil  # noqa: E402
+import importlib as _importlib
+import pkgutil as _pkgutil
+
+from jaxnas.spaces.base import ProductSpace, SearchSpace, nth_valid
+from jaxnas.spaces.registry import SPACES, get, register
 
 # built-in spaces: every module of this package registers its spaces on import
 for _m in _pkgutil.iter_modules(__path__):
     if not _m.name.startswith("_") and _m.name not in ("base", "registry"):
         _importlib.import_module(f"{__name__}.{_m.name}")
-from jaxnas.spaces.base import ProductSpace, SearchSpace, nth_valid
-from jaxnas.spaces.registry import SPACES, get, register
 
 __all__ = ["SPACES", "ProductSpace", "SearchSpace", "get", "nth_valid", "register"]
