@@ -23,8 +23,8 @@ import numpy as np
 
 from jaxnas import benchmarks
 from jaxnas.analysis import landscape as L
+from jaxnas.reports.search import compile_run
 from jaxnas.search import ALGORITHMS, get_algorithm
-from jaxnas.search.compare import compile_run
 
 
 def numpy_all_starts(values: np.ndarray, nbr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

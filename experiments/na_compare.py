@@ -48,8 +48,8 @@ import numpy as np
 
 from jaxnas import benchmarks
 from jaxnas.analysis import neighbourhood as nbh
+from jaxnas.reports.search import compile_run, flatness, plot, summarize
 from jaxnas.search import base, get_algorithm
-from jaxnas.search.compare import compile_run, flatness, plot, summarize
 from jaxnas.search.na_search import select_among
 from jaxnas.spaces import nb201 as space
 

@@ -80,7 +80,7 @@ def test_noise_models(c10):
 
 
 def test_bad_inputs(data_dir, tmp_path):
-    with pytest.raises(ValueError, match="unknown NAS-Bench-201 dataset 'mnist'"):
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
         B.load("mnist", data_dir)
     with pytest.raises(ValueError, match="unknown noise model 'loud'"):
         T.objective(jax.random.key(0), B.load("cifar10", data_dir), "loud")

@@ -87,12 +87,15 @@ def test_search_help_lists_na_algorithms_and_options(capsys):
 
 @pytest.mark.parametrize("argv, msg", [
     (["search", "--algo", "random_search", "--radius", "2"],
-     "--radius only apply to neighbourhood-aware algorithms"),
+     "--radius applies only to neighbourhood-aware algorithms"),
     (["search", "--algo", "na_random_search", "--aggregation", "avg", "--trials", "2",
       "--budget", "30"], "unknown aggregation 'avg'"),
     (["search", "--algo", "na_random_search", "--na-samples", "30", "--trials", "2",
       "--budget", "30"], "must be in [1, 24] for radius 1"),
-    (["landscape", "--dataset", "mnist"], "unknown NAS-Bench-201 dataset 'mnist'"),
+    (["landscape", "--dataset", "mnist"], "unknown dataset 'mnist'"),
+    (["search", "--algo", "random_search", "--plot", "/nonexistent/dir/x.png"],
+     "folder '/nonexistent/dir' does not exist"),
+    (["search", "--algo", "random_search", "--plot", "out.txt"], "use one of the extensions"),
     (["landscape", "--noise", "loud"], "unknown noise model 'loud'"),
     (["search", "--algo", "hill"], "unknown search algorithm 'hill'"),
     (["search", "--budget", "0"], "trials and budget must be >= 1"),

@@ -45,7 +45,7 @@ def test_synthetic_markov_table(capsys):
     (["--synthetic", "iid", "--seeds", "0"], "--seeds"),
     (["--synthetic", "iid", "--dataset", "cifar10"], "cannot be combined"),
     (["--eps", "-1"], "--eps"),
-    (["--rho", "0.3"], "only apply with --synthetic"),
+    (["--rho", "0.3"], "--rho applies only with --synthetic"),
     (["--noise", "loud"], "unknown noise model"),
 ])
 def test_bad_args(capsys, argv, msg):

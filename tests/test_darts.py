@@ -560,7 +560,9 @@ def test_cli_result_and_workdir_contract(full_run, data_dir):
     lines = [json.loads(x) for x in (wd / "metrics.jsonl").read_text().splitlines()]
     assert [x["epoch"] for x in lines] == [1, 2, 3]
     assert {"loss_w", "acc_w", "loss_a", "acc_a", "alpha_entropy", "arch"} <= set(lines[0])
-    assert any(p.name.startswith("events") for p in (wd / "tensorboard").iterdir())
+    assert lines[-1]["images_per_second"] == r["images_per_second"]  # one figure per run
+    events = [p for p in (wd / "tensorboard").iterdir() if p.name.startswith("events")]
+    assert events and events[0].stat().st_size > 100  # scalars were written, not just a header
     assert sorted(int(p.name) for p in (wd / "checkpoints").iterdir() if p.name.isdigit()) == \
         [8, 10, 12]
     config, state = darts.load_run(wd)

@@ -141,3 +141,26 @@ def test_convert_errors_are_one_line(tmp_path, capsys):
         assert main(["data", "convert", "nb201", str(pth), "--data-dir", str(tmp_path)]) == 2
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and "jaxnas[nb201]" in err
+
+
+def test_corrupt_seeds_file_is_one_line(tmp_path, capsys, data_dir):
+    d = tmp_path / "data"
+    (d / "nb201").mkdir(parents=True)
+    (d / "nb201" / "accuracies.csv").symlink_to(data_dir / "nb201" / "accuracies.csv")
+    (d / "nb201" / "seeds.npz").write_bytes(b"PK\x03\x04 this is not a zip archive")
+    assert main(["landscape", "--data-dir", str(d)]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if "error:" in ln]
+    assert len(err) == 1 and "corrupt" in err[0] and "jaxnas data convert nb201" in err[0]
+
+
+def test_module_entry_point_help_and_errors():
+    import subprocess
+    import sys
+
+    ok = subprocess.run([sys.executable, "-m", "jaxnas.benchmarks.nb201", "--help"],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and "convert PATH" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "jaxnas.benchmarks.nb201", "convert",
+                          "/nonexistent.pth"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
+    assert "does not exist" in bad.stderr and "Traceback" not in bad.stderr

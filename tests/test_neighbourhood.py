@@ -346,7 +346,7 @@ def test_select_among_ranks_the_same_candidates_by_value_and_by_score(bench):
 
 
 def test_summary_flatness_equals_numpy(bench):
-    from jaxnas.search.compare import summarize
+    from jaxnas.reports.search import summarize
 
     tr = _run(search.na_random_search(k=4), jax.random.key(4), bench, trials=5, budget=40)
     s = summarize("x", tr, 0.0, 0.0, 5, 40, SP, test=bench.test)

@@ -151,7 +151,7 @@ def test_bad_arguments(bench):
         search.local_search(num_init=0)
     with pytest.raises(ValueError, match="population_size must be >= 1, got 0"):
         search.evolution(population_size=0)
-    from jaxnas.search.compare import compare
+    from jaxnas.reports.search import compare
     with pytest.raises(ValueError, match="budget 20000 exceeds"):
         compare(["random_search"], budget=20000)
 

@@ -177,11 +177,19 @@ def test_cli_select_json(darts_runs, capsys, data_dir, tmp_path):
     for d in r["decisions"]:  # crit=loss keeps the op whose removal raises the loss most
         assert d["op"] == int(np.argmax(d["removed_loss"]))
     assert "keep" in out.err  # progress goes to stderr
+    # each decision is printed before the fine-tuning that follows it
+    lines = [ln for ln in out.err.splitlines() if "-> keep" in ln or "fine-tune epoch" in ln]
+    assert "-> keep" in lines[0] and "fine-tune epoch" in lines[1], lines[:3]
+    assert "%" in lines[0]  # percent, as in the table
     assert r["benchmark"]["cifar100"]["test"] > 0
     # The table output of the same (finished, restored) run.
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert r["arch"] in text and "NAS-Bench-201 test accuracy" in text
+    assert r["arch"] in text and "benchmark test accuracy: cifar10" in text
+    assert f"result: {tmp_path / 'sel' / 'result.json'}" in text
+    assert "val. acc. with op removed: none" in text  # one column per candidate op
+    row = next(ln for ln in text.splitlines() if ln.strip().startswith("0 "))
+    assert f"{100 * r['decisions'][0]['removed_acc'][0]:.2f}%" in row
     assert json.loads((tmp_path / "sel" / "result.json").read_text())["arch"] == r["arch"]
     assert main(["select", "--workdir", str(wd), "--method", "magnitude", "--json"]) == 0
     assert "undefined" in json.loads(capsys.readouterr().out)["note"]

@@ -97,8 +97,8 @@ def check_k(space: Any, k: int | None, radius: int) -> int | None:
     m = space_of(space).neighbourhood_size(check_radius(space, radius))
     if isinstance(k, bool) or int(k) != k or not 1 <= int(k) <= m - 1:
         raise ValueError(
-            f"k (neighbours sampled) must be in [1, {m - 1}] for radius {radius} "
-            f"({m - 1} neighbours), got {k!r}; pass k=None to use the whole neighbourhood"
+            f"k (neighbours sampled, --na-samples) must be in [1, {m - 1}] for radius {radius} "
+            f"({m - 1} neighbours), got {k!r}; omit k (the CLI's --na-samples) to use the whole neighbourhood"
         )
     return int(k)
 

@@ -97,10 +97,16 @@ def canonical_dataset(space_name: str, dataset: str) -> str:
     return get(space_name).canonical_dataset(dataset)
 
 
-def _register_builtin() -> None:
-    from jaxnas.benchmarks import nb201
+def _nb201_load(dataset: str, data_dir: str | os.PathLike | None = None) -> Table:
+    from jaxnas.benchmarks import nb201  # imported on first use (python -m runs it as __main__)
 
-    register("nb201", nb201.load, nb201.DATASETS, nb201.canonical_dataset)
+    return nb201.load(dataset, data_dir)
+
+
+def _register_builtin() -> None:
+    from jaxnas import datasets
+
+    register("nb201", _nb201_load, datasets.DATASETS, datasets.canonical)
 
 
 _register_builtin()

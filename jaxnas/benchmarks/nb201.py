@@ -21,38 +21,34 @@ from __future__ import annotations
 import csv
 import functools
 import os
+import zipfile
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnas import paths
+from jaxnas import datasets, paths
 from jaxnas.benchmarks.tabular import Table, make_table
 from jaxnas.spaces import nb201 as space
 
-DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16-120")
+DATASETS: tuple[str, ...] = datasets.DATASETS  # cifar10, cifar100, imagenet16-120
 # dataset name -> column prefix in accuracies.csv and key in seeds.npz
 _CSV_PREFIX = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16-120": "imagenet16"}
 _SEED_KEY = {"cifar10": "cifar10_valid", "cifar100": "cifar100_valtest",
              "imagenet16-120": "imagenet16_valtest"}
-_DATASET_ALIASES = {"imagenet16": "imagenet16-120", "imagenet16_120": "imagenet16-120",
-                    "imagenet": "imagenet16-120", "cifar10-valid": "cifar10"}
 _HOW_TO_GET = (
-    "The shared copy lives in ../shared/data/nb201 (accuracies.csv, seeds.npz). Alternatively "
-    "download the official NAS-Bench-201 file (NAS-Bench-201-v1_1-096897.pth) and convert it once "
-    "with `python -m jaxnas.benchmarks.nb201 convert PTH OUT.npz` (needs `pip install "
-    "jaxnas[nb201]`), then pass --data-dir pointing at OUT.npz's folder."
+    "Get the tables with `jaxnas data convert nb201 NATS-tss-v1_0-3ffb9-simple.tar` (NATS-Bench's "
+    "topology archive, no torch) or `jaxnas data convert nb201 NAS-Bench-201-v1_1-096897.pth`; "
+    "`jaxnas data info` says where each is published and where jaxnas looks."
 )
 CACHE_NAME = "nb201_jaxnas.npz"
 
 
 def canonical_dataset(dataset: str) -> str:
-    """Normalises a dataset name; raises ValueError naming the valid ones."""
-    d = _DATASET_ALIASES.get(dataset.lower(), dataset.lower())
-    if d not in DATASETS:
-        raise ValueError(f"unknown NAS-Bench-201 dataset {dataset!r}; choose one of {DATASETS}")
-    return d
+    """Normalises a dataset name (:func:`jaxnas.datasets.canonical`); raises ValueError naming
+    the valid ones."""
+    return datasets.canonical(dataset, DATASETS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -92,9 +88,10 @@ def _read_shared(csv_path: Path, seeds_path: Path) -> dict[str, np.ndarray]:
         with np.load(seeds_path) as z:
             for k in _SEED_KEY.values():
                 out["seeds_" + k] = np.asarray(z[k], np.float32)
-    except (OSError, KeyError, ValueError) as e:
-        raise FileNotFoundError(
-            f"cannot read per-seed accuracies from {seeds_path}: {e}. {_HOW_TO_GET}"
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise ValueError(
+            f"cannot read per-seed accuracies from {seeds_path} (corrupt or not a seeds.npz: "
+            f"{type(e).__name__}: {e}). {_HOW_TO_GET}"
         ) from e
     return out
 
@@ -110,8 +107,9 @@ def _raw_tables(data_dir: str | None) -> dict[str, np.ndarray]:
         try:
             with np.load(cache) as z:
                 return {k: z[k] for k in z.files}
-        except (OSError, ValueError) as e:
-            raise ValueError(f"corrupt jaxnas cache {cache}: {e}. Delete it and convert again.") from e
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
+            raise ValueError(f"corrupt jaxnas cache {cache} ({type(e).__name__}: {e}); delete it "
+                             f"and convert again (`jaxnas data convert nb201 ...`)") from e
     csv_path = paths.find_file("nb201/accuracies.csv", data_dir, _HOW_TO_GET)
     seeds_path = paths.find_file("nb201/seeds.npz", data_dir, _HOW_TO_GET)
     return _read_shared(csv_path, seeds_path)
@@ -205,8 +203,10 @@ def convert_official(pth_path: str | os.PathLike, out_path: str | os.PathLike, a
             raise FileNotFoundError(f"official NAS-Bench-201 file {pth_path} not found. {_HOW_TO_GET}")
         try:
             from nas_201_api import NASBench201API
-        except ImportError as e:
-            raise ImportError("converting the official file needs `pip install 'jaxnas[nb201]'`") from e
+        except ImportError:
+            raise ValueError("reading the official .pth file needs the nas-bench-201 API and "
+                             "torch: `pip install 'jaxnas[nb201]'` (or convert NATS-Bench's "
+                             "archive, which needs neither)") from None
         api = NASBench201API(str(pth_path), verbose=False)
     n = len(api)
     out: dict[str, np.ndarray] = {"arch": np.stack([space.from_string(api.arch(i)) for i in range(n)])}
@@ -237,9 +237,21 @@ def convert_official(pth_path: str | os.PathLike, out_path: str | os.PathLike, a
     return out_path
 
 
-if __name__ == "__main__":  # python -m jaxnas.benchmarks.nb201 convert PTH OUT
+if __name__ == "__main__":  # python -m jaxnas.benchmarks.nb201 convert PATH [--data-dir DIR]
     import sys
 
-    if len(sys.argv) != 4 or sys.argv[1] != "convert":
-        sys.exit("usage: python -m jaxnas.benchmarks.nb201 convert OFFICIAL.pth OUT.npz")
-    print(convert_official(sys.argv[2], sys.argv[3]))
+    from jaxnas.cli import main
+
+    argv = sys.argv[1:]
+    if argv[:1] == ["convert"]:
+        argv = ["data", "convert", "nb201", *argv[1:]]
+    elif argv in ([], ["-h"], ["--help"]):
+        print("usage: python -m jaxnas.benchmarks.nb201 convert PATH [--data-dir DIR]\n"
+              "  the same as `jaxnas data convert nb201 PATH`: PATH is NATS-Bench's "
+              "NATS-tss-v1_0-3ffb9-simple(.tar) or NAS-Bench-201-v1_1-096897.pth")
+        sys.exit(0)
+    else:
+        print(f"python -m jaxnas.benchmarks.nb201: error: unknown command {argv[0]!r}; use "
+              f"`convert PATH` (or `jaxnas data convert nb201 PATH`)", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(main(argv))

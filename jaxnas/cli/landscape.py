@@ -30,10 +30,15 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from jaxnas.reports.landscape import TABLE_HEADER, analyze, table_rows
+    from jaxnas import benchmarks
+    from jaxnas.reports.landscape import analyze, check_tabular_space, table
 
     results = []
     pairs = [(d, n) for d in args.dataset.split(",") for n in args.noise.split(",")]
+    check_tabular_space(args.space)
+    for d, n in pairs:  # every name checked before any work
+        benchmarks.canonical_dataset(args.space, d)
+        benchmarks.check_noise(n)
     for i, (d, n) in enumerate(pairs, start=1):
         if not args.json:
             print(f"[{i}/{len(pairs)}] {d} / {n} ...", file=sys.stderr, flush=True)
@@ -41,5 +46,8 @@ def run(args) -> int:
     if args.json:
         print_json(results[0] if len(results) == 1 else results)
         return 0
-    print_table(table_rows(results), TABLE_HEADER)
+    header, rows, note = table(results, args.space)
+    print_table(rows, header)
+    if note:
+        print(note)
     return 0

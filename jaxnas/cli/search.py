@@ -74,7 +74,8 @@ def na_options(args, algos: list[str]) -> dict[str, dict]:
     if opts and not na:
         given = [f for f, v in (("--radius", args.radius), ("--na-samples", args.na_samples),
                                 ("--aggregation", args.aggregation)) if v is not None]
-        raise ValueError(f"{', '.join(given)} only apply to neighbourhood-aware algorithms "
+        raise ValueError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} only to "
+                         f"neighbourhood-aware algorithms "
                          f"({', '.join(NA_ALGORITHMS)}), but --algo is {','.join(algos)!r}; "
                          "add one of them or drop the option")
     return {a: dict(opts) for a in na}
@@ -82,10 +83,12 @@ def na_options(args, algos: list[str]) -> dict[str, dict]:
 
 def run(args) -> int:
     from jaxnas import benchmarks
-    from jaxnas.search.compare import compare, plot
+    from jaxnas.reports.search import check_plot_path, compare, plot
 
     algos = [a.strip() for a in args.algo.split(",") if a.strip()]
     dataset = args.dataset or benchmarks.get(args.space).datasets[0]
+    if args.plot:
+        check_plot_path(args.plot)  # before the computation, not after it
     results = compare(algos, dataset, args.noise, args.trials, args.budget, args.seed,
                       args.data_dir, progress=True, algo_kwargs=na_options(args, algos),
                       space=args.space)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from jaxnas.cli._common import add_data_dir, add_json, print_json, print_table
 
 
@@ -45,19 +47,27 @@ def run(args) -> int:
         print_json(r)
         return 0
     print(f"{r['variant']}: {r['arch']}")
+    magnitude = r["method"] == "magnitude"
+    key = "alpha" if magnitude else "removed_acc"
+    fmt = (lambda v: f"{v:+.4f}") if magnitude else (lambda v: f"{100 * v:.2f}%")
+    cands = [tuple(d["candidates"]) for d in r["decisions"]]
+    same = bool(cands) and len(set(cands)) == 1
     rows = []
     for d in r["decisions"]:
-        scores = d.get("removed_acc", d.get("alpha"))
-        rows.append([d["step"], f"{d['edge']} ({d['edge_name']})", d["op_name"],
-                     " ".join(f"{s:.4f}" for s in scores)])
-    print_table(rows, ["step", "edge", "kept op",
-                       "alpha" if r["method"] == "magnitude" else "val. acc. with op removed"])
+        vals = [fmt(v) for v in d[key]]
+        if not same:
+            vals = [" ".join(f"{c}={v}" for c, v in zip(d["candidates"], vals, strict=True))]
+        rows.append([d["step"], f"{d['edge']} ({d['edge_name']})", d["op_name"], *vals])
+    what = "alpha" if magnitude else "val. acc. with op removed"
+    head = [f"{what}: {c}" for c in cands[0]] if same else [what]
+    print_table(rows, ["step", "edge", "kept op", *head])
     b = r["benchmark"]
     if b.get("reason"):
-        print(f"NAS-Bench-201: unavailable ({b['reason']})")
+        print(f"benchmark: unavailable ({b['reason']})")
     else:
-        print("NAS-Bench-201 test accuracy (%): " + ", ".join(
-            f"{k} {b[k]['test']:.2f}" for k in ("cifar10", "cifar100", "imagenet16-120")))
+        print("benchmark test accuracy: " + ", ".join(
+            f"{k} {v['test']:.2f}%" for k, v in b.items() if isinstance(v, dict) and "test" in v))
     if r.get("note"):
         print(f"note: {r['note']}")
+    print(f"result: {Path(r['out_dir']) / 'result.json'}")
     return 0

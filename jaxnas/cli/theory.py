@@ -62,10 +62,15 @@ def _check(args) -> None:
 
     if not args.eps >= 0:
         raise ValueError(f"--eps must be >= 0, got {args.eps!r}")
+    if args.plot is not None:
+        from jaxnas.reports.search import check_plot_path
+
+        check_plot_path(args.plot)  # before the computation, not after it
     if args.synthetic is None:
         extra = [f for f, v in (("--rho", args.rho), ("--steps", args.steps)) if v is not None]
         if extra:
-            raise ValueError(f"{', '.join(extra)} only apply with --synthetic MODEL")
+            raise ValueError(f"{', '.join(extra)} appl{'ies' if len(extra) == 1 else 'y'} only "
+                             f"with --synthetic MODEL")
         return
     if args.dataset is not None or args.plot is not None:
         raise ValueError("--synthetic cannot be combined with --dataset or --plot; pick one form")

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from jaxnas import datasets
 from jaxnas.darts.step import OBJECTIVES
 
 
@@ -29,7 +30,7 @@ class DartsConfig:
     """
 
     space: str = _opt("nb201", "search space (a registered space with a supernet)")
-    dataset: str = _opt("cifar10", "cifar10 | cifar100 | ... (jaxnas.data)")
+    dataset: str = _opt("cifar10", "cifar10 | cifar100 | imagenet16-120 (jaxnas.datasets)")
     epochs: int = _opt(50, "search epochs")
     batch_size: int = _opt(64, "images per half-batch (weights and alpha each)")
     channels: int = _opt(16, "C of the supernet")
@@ -77,6 +78,7 @@ class DartsConfig:
         if self.fix_alpha and self.second_order:
             raise ValueError("--fix-alpha and --second-order exclude each other (no alpha update)")
         check_space(self.space)
+        object.__setattr__(self, "dataset", datasets.canonical(self.dataset))
 
     @property
     def mode(self) -> str:

@@ -77,8 +77,8 @@ def check_k(k: int | None, num_edges: int, num_ops: int, radius: int) -> int | N
         return None
     m = neighbourhood_size(num_edges, num_ops, radius)
     if isinstance(k, bool) or int(k) != k or not 1 <= int(k) <= m - 1:
-        raise ValueError(f"k (neighbours sampled) must be in [1, {m - 1}] for radius {radius}, "
-                         f"got {k!r}; pass k=None to use the whole neighbourhood")
+        raise ValueError(f"k (neighbours sampled, --na-samples) must be in [1, {m - 1}] for radius {radius}, "
+                         f"got {k!r}; omit k (the CLI's --na-samples) to use the whole neighbourhood")
     return int(k)
 
 

@@ -270,13 +270,18 @@ def run_loop(run: Run, report: ReportHook | None = None, progress: bool = True) 
         bar.set_postfix(img_s=f"{rate:.0f}", refresh=False)
         return rate
 
+    if progress and run.lead and total > start:
+        bar.set_description_str("darts: compiling the train step")
     for t in range(start, total):
         state, m = run.step_fn(state, next(w_it), next(a_it))
         pending.append(m)
+        bar.update(1)
         if t == start:
             jax.block_until_ready(state)
             t_first = time.time()
-        bar.update(1)
+            # rate and ETA from the steps after the first, which included compilation
+            bar.set_description_str("darts")
+            bar.initial, bar.start_t = bar.n, bar._time()
         done = t + 1
         if done % spe == 0:
             flush()
@@ -288,12 +293,13 @@ def run_loop(run: Run, report: ReportHook | None = None, progress: bool = True) 
                           f"{rec['acc_w']:.3f} acc_a {rec['acc_a']:.3f} H(alpha) "
                           f"{rec['alpha_entropy']:.3f} {rec['arch']}", file=sys.stderr)
             sums, count = dict.fromkeys(METRIC_NAMES, 0.0), 0
+        if done == total and done % spe:
+            ips = throughput(done)  # the run's one figure, taken before the final checkpoint
         if done % config.ckpt_every == 0 or done == total:
             flush()
             ckpt.save(run.mgr, done, state, {"w": w_it.state(), "a": a_it.state(), "sums": sums,
                                              "count": count})
     flush()
-    ips = throughput(total) if total > start else ips
     bar.close()
     run.state, run.images_per_second = state, ips
     return run

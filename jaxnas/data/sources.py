@@ -21,7 +21,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-DATASETS = ("cifar10", "cifar100", "imagenet16-120")
+from jaxnas import datasets
+from jaxnas.datasets import DATASETS
 
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120}
 
@@ -74,9 +75,8 @@ class Dataset(NamedTuple):
         return self._replace(images=self.images[idx], labels=self.labels[idx])
 
 
-def _check_name(dataset: str) -> None:
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
+def _check_name(dataset: str) -> str:
+    return datasets.canonical(dataset, DATASETS)
 
 
 def cache_dir() -> Path:
@@ -256,7 +256,7 @@ def load(dataset: str, split: str = "train", *, image_dir: str | os.PathLike | N
         ValueError: unknown dataset, malformed files, or labels outside ``[0, num_classes)``.
         FileNotFoundError: the files (local) or the prepared TFDS dataset are absent.
     """
-    _check_name(dataset)
+    dataset = _check_name(dataset)
     if image_dir is not None:
         image_dir = Path(image_dir)
         if not image_dir.is_dir():

@@ -124,6 +124,35 @@ def analyze(dataset: str = "cifar10", noise: str = "denoised", seed: int = 0, da
 
 TABLE_HEADER = ["dataset", "noise", "# iters", "# local min.", "% reach global", "run ms"]
 
+#: White, Nolen & Savani 2020, table "NASBench-201: Computing #minima" (cifar10 only): (space,
+#: dataset, noise) -> (# iterations, # local minima, % of starts reaching the global optimum)
+PAPER: dict[tuple[str, str, str], tuple[float, int, float]] = {
+    ("nb201", "cifar10", "denoised"): (5.36, 21, 47.4),
+    ("nb201", "cifar10", "standard"): (4.97, 55, 6.71),
+    ("nb201", "cifar10", "random"): (2.56, 616, 0.717),
+}
+PAPER_HEADER = ["paper: # iters", "paper: # local min.", "paper: % reach global"]
+PAPER_NOTE = ("paper: White, Nolen & Savani 2020 (cifar10). Standard-noise counts differ because "
+              "our per-seed values (2-3 seeds, grouping reconstructed) give a smoother single-seed "
+              "landscape; see experiments/RESULTS.md, section 1.")
+
+
+def paper_figures(space: str, result: dict) -> tuple[float, int, float] | None:
+    """The paper's figures for the row of an :func:`analyze` dict, or None where it has none."""
+    return PAPER.get((space, result["dataset"], result["noise"]))
+
+
+def table(results: list[dict], space: str = "nb201") -> tuple[list[str], list[list], str | None]:
+    """``(header, rows, note)`` of the ``jaxnas landscape`` table: our figures, and the paper's
+    beside them where it reports the same row (then ``note`` says why some differ)."""
+    rows = table_rows(results)
+    papers = [paper_figures(space, r) for r in results]
+    if not any(papers):
+        return TABLE_HEADER, rows, None
+    for row, pf in zip(rows, papers, strict=True):
+        row += [f"{pf[0]:.2f}", pf[1], f"{pf[2]:.3f}"] if pf else ["-", "-", "-"]
+    return TABLE_HEADER + PAPER_HEADER, rows, PAPER_NOTE
+
 
 def table_rows(results: list[dict]) -> list[list]:
     """Rows of the ``jaxnas landscape`` table (:data:`TABLE_HEADER`) for :func:`analyze` dicts."""

@@ -112,8 +112,8 @@ def _check_static(radius: int, aggregation: str, k: int | None) -> None:
         raise ValueError(f"neighbourhood radius must be a non-negative integer, got {radius!r}")
     nbh.check_aggregation(aggregation)
     if k is not None and (isinstance(k, bool) or int(k) != k or k < 1):
-        raise ValueError(f"k (neighbours sampled) must be >= 1, got {k!r}; pass k=None to use "
-                         f"the whole neighbourhood")
+        raise ValueError(f"k (neighbours sampled, --na-samples) must be >= 1, got {k!r}; omit k (the CLI's "
+                         f"--na-samples) to use the whole neighbourhood")
 
 
 # ---------------------------------------------------------------------------------------------

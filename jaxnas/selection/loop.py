@@ -94,8 +94,13 @@ def init_state(key: jax.Array, tune_state: Any, weights: jax.Array,
 
 
 def decide_next(state: SelectionState, problem: Problem, *, crit: str = "acc",
-                tune_epochs: int = 5) -> SelectionState:
-    """Decides the next edge of ``state.order`` and fine-tunes (unless it was the last edge)."""
+                tune_epochs: int = 5,
+                announce: Callable[[int, int, int, pt.Scores], None] | None = None
+                ) -> SelectionState:
+    """Decides the next edge of ``state.order`` and fine-tunes (unless it was the last edge).
+
+    ``announce(i, edge, op, scores)`` is called with the decision before the fine-tuning that
+    follows it (so a log reads in order)."""
     pt.check_crit(crit)
     i = int(state.num_decided)
     num_edges = state.decided.shape[0]
@@ -107,6 +112,8 @@ def decide_next(state: SelectionState, problem: Problem, *, crit: str = "acc",
                          f"the edge order {np.asarray(state.order).tolist()} repeats it")
     scores = problem.score_edge(state.tune, state.weights, state.decided, jnp.asarray(edge))
     op = int(pt.choose(scores, crit))
+    if announce is not None:
+        announce(i, edge, op, scores)
     decided = state.decided.at[edge].set(op)
     tune = state.tune
     if i < num_edges - 1 and tune_epochs > 0:
@@ -165,6 +172,7 @@ def run_selection(
     ckpt_dir: str | os.PathLike | None = None,
     config: dict | None = None,
     callback: Callable[[SelectionState], None] | None = None,
+    announce: Callable[[int, int, int, pt.Scores], None] | None = None,
 ) -> SelectionState:
     """Runs (or resumes) the perturbation selection until every edge is decided.
 
@@ -181,7 +189,9 @@ def run_selection(
         ckpt_dir: orbax directory; the state is saved after every decision and a run on a
             directory that already holds decisions continues from the last one.
         config: extra settings recorded with the run; resuming with different ones is an error.
-        callback: called with the state after every decision (logging; tests use it to stop).
+        callback: called with the state after every decision and its checkpoint (tests use it
+            to stop).
+        announce: called with every decision before its fine-tuning (see :func:`decide_next`).
 
     Returns:
         The final :class:`SelectionState` (``decided`` is the selected architecture).
@@ -204,7 +214,8 @@ def run_selection(
         else:
             _save(mngr, state)
     while int(state.num_decided) < state.decided.shape[0]:
-        state = decide_next(state, problem, crit=crit, tune_epochs=tune_epochs)
+        state = decide_next(state, problem, crit=crit, tune_epochs=tune_epochs,
+                            announce=announce)
         if mngr is not None:
             _save(mngr, state)
         if callback is not None:

@@ -279,13 +279,10 @@ def select_supernet(
                     "valid_batches": valid_batches, "batch_size": bs, "tune_lr": tune_lr,
                     "num_valid": int(valid[1].shape[0]), "num_train": int(supernet.train[1].shape[0])}
 
-        def progress(state):
-            i = int(state.num_decided) - 1
-            e = int(state.order[i])
-            op = int(state.decided[e])
+        def announce(i, e, op, scores):
             d = describe(e)
-            accs = " ".join(f"{d['candidates'][k]}={100 * float(a):.2f}"
-                            for k, a in enumerate(np.asarray(state.acc[i])))
+            accs = " ".join(f"{d['candidates'][k]}={100 * float(a):.2f}%"
+                            for k, a in enumerate(np.asarray(scores.acc)))
             log(f"[{i + 1}/{num_edges}] edge {e} ({d['edge_name']}): accuracy with op removed "
                 f"{accs} -> keep {d['candidates'][op]} ({time.perf_counter() - t0:.0f} s)")
 
@@ -296,7 +293,7 @@ def select_supernet(
             state = loop.run_selection(
                 jax.random.key(seed), problem, sn.init_tune_state(supernet.variables, tx),
                 weights, crit=crit, tune_epochs=tune_epochs, order=order, ckpt_dir=ckpt,
-                config=settings, callback=progress)
+                config=settings, announce=None if log is None else announce)
         except ValueError as e:
             if ckpt is not None and "holds a selection run" in str(e):
                 raise ValueError(f"{e} (e.g. --out-dir DIR, or delete {out_dir})") from None

@@ -1,11 +1,14 @@
-"""Runs several search algorithms at equal query budget and summarises their trajectories."""
+"""Driver of ``jaxnas search``: runs several search algorithms at equal query budget, times
+them, summarises their trajectories and plots them."""
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -170,33 +173,63 @@ def compare(algos: Sequence[str], dataset: str = "cifar10", noise: str = "standa
     return out
 
 
-def plot(results: Sequence[dict], path: str, title: str | None = None,
+#: image formats the plots write
+FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
+
+
+def plot(results: Sequence[dict], path: str | os.PathLike, title: str | None = None,
          benchmark: str = "NAS-Bench-201") -> None:
-    """Test accuracy of the incumbent (mean +- std over trials) against queries, one line each."""
+    """Test accuracy of the incumbent against queries: one line per algorithm (the mean over
+    trials) with a shaded band of +-1 standard deviation over trials; the y-axis starts below
+    the lowest band from the 10th query on, so no band is cut off."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     for r in results:
         m, sd = np.asarray(r["test_mean"]), np.asarray(r["test_std"])
         q = np.arange(1, m.size + 1)
-        ax.plot(q, m, label=f"{r['algo']} ({r['final_test_mean']:.2f})")
-        ax.fill_between(q, m - sd, m + sd, alpha=0.15)
+        (line,) = ax.plot(q, m, label=f"{r['algo']} ({r['final_test_mean']:.2f})")
+        ax.fill_between(q, m - sd, m + sd, alpha=0.15, color=line.get_color())
     r0 = results[0]
-    # frame the curves from the 10th query on; the first few queries are far below
+    # frame the curves from the 10th query on (the first few queries are far below), bands included
     tail = [slice(min(9, len(r["test_mean"]) - 1), None) for r in results]
-    lo = min(np.nanmin(np.asarray(r["test_mean"])[t]) for r, t in zip(results, tail, strict=True))
+    lo = min(np.nanmin((np.asarray(r["test_mean"]) - np.asarray(r["test_std"]))[t])
+             for r, t in zip(results, tail, strict=True))
     hi = max(np.nanmax((np.asarray(r["test_mean"]) + np.asarray(r["test_std"]))[t])
              for r, t in zip(results, tail, strict=True))
-    ax.set_ylim(lo - 0.3 * (hi - lo) - 0.05, hi + 0.05 * (hi - lo) + 0.05)
+    pad = 0.05 * (hi - lo) + 0.05
+    ax.set_ylim(lo - pad, hi + pad)
     ax.set_xlabel("number of queries (distinct architectures)")
     ax.set_ylabel("test accuracy of incumbent (%)")
     ax.set_title(title or f"{benchmark} {r0['dataset']}, {r0['noise']} noise, "
                  f"{r0['trials']} trials")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    handles, labels = ax.get_legend_handles_labels()
+    handles.append(Patch(facecolor="grey", alpha=0.15))
+    labels.append("band: mean +- 1 std over trials")
+    ax.legend(handles, labels, loc="lower right", fontsize="small")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def check_plot_path(path: str | os.PathLike) -> Path:
+    """Checks, before any computation, that a plot can be written to ``path``.
+
+    Raises:
+        ValueError: the folder does not exist or the extension is not an image format.
+    """
+    p = Path(path).expanduser()
+    if p.suffix.lower().lstrip(".") not in FORMATS:
+        raise ValueError(f"--plot {str(path)!r}: use one of the extensions "
+                         f"{', '.join('.' + f for f in FORMATS)}")
+    if not p.parent.resolve().is_dir():
+        raise ValueError(f"--plot {str(path)!r}: folder {str(p.parent)!r} does not exist; "
+                         f"create it first")
+    if not os.access(p.parent.resolve(), os.W_OK):
+        raise ValueError(f"--plot {str(path)!r}: folder {str(p.parent)!r} is not writable")
+    return p
