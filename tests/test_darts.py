@@ -412,7 +412,7 @@ def test_na_objective_on_a_pytree_alpha_treats_all_rows_as_edges():
     s = na.sample_op_weight_neighbours(jax.random.key(1), w, 1, 3)
     assert s["normal"].shape == (4, 2, 3)
     np.testing.assert_array_equal(s["normal"][0], w["normal"])
-    with pytest.raises(ValueError, match=r"k \(neighbours sampled\) must be in \[1, 6\]"):
+    with pytest.raises(ValueError, match=r"k \(neighbours sampled, --na-samples\) must be in \[1, 6\]"):
         na.sample_op_weight_neighbours(jax.random.key(1), w, 1, 7)
 
 

@@ -281,7 +281,7 @@ def run_loop(run: Run, report: ReportHook | None = None, progress: bool = True) 
             t_first = time.time()
             # rate and ETA from the steps after the first, which included compilation
             bar.set_description_str("darts")
-            bar.initial, bar.start_t = bar.n, bar._time()
+            bar.initial, bar.start_t = bar.n, time.time()
         done = t + 1
         if done % spe == 0:
             flush()
