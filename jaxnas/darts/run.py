@@ -254,7 +254,7 @@ def run_loop(run: Run, report: ReportHook | None = None, progress: bool = True) 
 
     from tqdm import tqdm
     bar = tqdm(total=total, initial=start, file=sys.stderr, disable=not (progress and run.lead),
-               desc="darts", unit="step", dynamic_ncols=True)
+               desc="darts", unit="step", dynamic_ncols=True, smoothing=0)
     images_per_step = 2 * config.batch_size
     t_first = None
     ips = None
@@ -275,13 +275,13 @@ def run_loop(run: Run, report: ReportHook | None = None, progress: bool = True) 
     for t in range(start, total):
         state, m = run.step_fn(state, next(w_it), next(a_it))
         pending.append(m)
-        bar.update(1)
         if t == start:
             jax.block_until_ready(state)
             t_first = time.time()
             # rate and ETA from the steps after the first, which included compilation
-            bar.set_description_str("darts")
-            bar.initial, bar.start_t = bar.n, time.time()
+            bar.set_description_str("darts", refresh=False)
+            bar.initial, bar.start_t = bar.n + 1, t_first
+        bar.update(1)
         done = t + 1
         if done % spe == 0:
             flush()
