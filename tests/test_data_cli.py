@@ -164,3 +164,76 @@ def test_module_entry_point_help_and_errors():
                           "/nonexistent.pth"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
     assert "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# --- the official .pth through the nas-bench-201 API ----------------------------------------
+def _require_api():
+    """The API and torch: skipped without them, except under CI=true (.ci/run installs both)."""
+    import os
+
+    try:
+        import nas_201_api  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError as e:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true needs nas-bench-201 and torch to test the .pth converter ({e})")
+        pytest.skip(f"nas-bench-201 / torch not installed ({e})")
+
+
+def _official_dict(archs):
+    """A NAS-Bench-201 v1.1 file's content for ``archs``, built with the official API's classes
+    (ArchResults / ResultsCount state dicts, as NASBench201API reads them)."""
+    from nas_201_api.api_utils import ArchResults, ResultsCount
+
+    splits = {"cifar10-valid": ("x-valid", "ori-test"), "cifar10": ("ori-test",),
+              "cifar100": ("ori-test", "x-valid", "x-test"),
+              "ImageNet16-120": ("ori-test", "x-valid", "x-test")}
+    infos = {}
+    for i, arch in enumerate(archs):
+        per_hp = {}
+        for hp, epochs in (("less", 12), ("full", 200)):
+            res = ArchResults(i, arch)
+            for d, names in splits.items():
+                for s_i, seed in enumerate((777, 888) if i % 2 else (777, 888, 999)):
+                    rc = ResultsCount(d, None, {epochs - 1: 50.0}, {epochs - 1: 1.0}, 1.0, 10.0,
+                                      {"arch_str": arch}, seed, epochs, [0.01])
+                    for k, name in enumerate(names):
+                        acc = _acc(i, s_i) + k + len(d) / 10 - (20 if epochs == 12 else 0)
+                        rc.eval_names.append(name)
+                        rc.eval_acc1es[f"{name}@{epochs - 1}"] = acc
+                        rc.eval_losses[f"{name}@{epochs - 1}"] = 0.5
+                    res.update(d, seed, rc)
+            per_hp[hp] = res.state_dict()
+        infos[i] = per_hp
+    return {"meta_archs": list(archs), "arch2infos": infos, "evaluated_indexes": set(infos)}
+
+
+def test_convert_official_pth_through_the_api(tmp_path, capsys):
+    _require_api()
+    import torch
+
+    archs = [space.to_string(space.from_code(c)) for c in (0, 11393, 15624)]
+    pth = tmp_path / "NAS-Bench-201-v1_1-096897.pth"
+    torch.save(_official_dict(archs), pth)
+    out = tmp_path / "data"
+    assert main(["data", "convert", "nb201", str(pth), "--data-dir", str(out)]) == 0
+    with np.load(out / "nb201_jaxnas.npz") as z:
+        got = {k: z[k] for k in z.files}
+    assert np.array_equal(got["arch"], np.stack([space.from_string(a) for a in archs]))
+    for i in range(3):
+        seeds = (0, 1) if i % 2 else (0, 1, 2)
+        mean = lambda k, d, hp=0: np.mean([_acc(i, s) + k + len(d) / 10 - hp for s in seeds])  # noqa: E731
+        assert got["cifar10_valid_200"][i] == pytest.approx(mean(0, "cifar10-valid"))
+        assert got["cifar10_test_200"][i] == pytest.approx(mean(0, "cifar10"))
+        assert got["cifar100_valid_200"][i] == pytest.approx(mean(1, "cifar100"))
+        assert got["cifar100_test_200"][i] == pytest.approx(mean(2, "cifar100"))
+        assert got["imagenet16_valid_12"][i] == pytest.approx(mean(1, "ImageNet16-120", 20))
+        want = [_acc(i, s) + 0 + len("cifar100") / 10 for s in seeds]
+        assert got["seeds_cifar100_valtest"][i][:len(seeds)] == pytest.approx(want)
+        assert np.isnan(got["seeds_cifar100_valtest"][i][len(seeds):]).all()
+    bad = tmp_path / "broken.pth"
+    bad.write_bytes(b"not a torch file")
+    capsys.readouterr()
+    assert main(["data", "convert", "nb201", str(bad), "--data-dir", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "download it again" in err

@@ -207,7 +207,21 @@ def convert_official(pth_path: str | os.PathLike, out_path: str | os.PathLike, a
             raise ValueError("reading the official .pth file needs the nas-bench-201 API and "
                              "torch: `pip install 'jaxnas[nb201]'` (or convert NATS-Bench's "
                              "archive, which needs neither)") from None
-        api = NASBench201API(str(pth_path), verbose=False)
+        import torch
+
+        # Loaded here and handed to the API as a dict: a truncated download then gives a one-line
+        # error, and weights_only=False keeps any pickled Python object of the (trusted) official
+        # file loadable under torch >= 2.6's weights_only default. (A file written with the
+        # API's own classes also loads through the API directly; the official file itself could
+        # not be checked here.)
+        try:
+            data = torch.load(str(pth_path), map_location="cpu", weights_only=False)
+        except Exception as e:  # a truncated download, or not a torch file
+            raise ValueError(f"cannot read {pth_path} as the official NAS-Bench-201 file "
+                             f"({type(e).__name__}: {e}); download it again") from None
+        if not isinstance(data, dict) or "meta_archs" not in data:
+            raise ValueError(f"{pth_path} is not the official NAS-Bench-201 file (no 'meta_archs')")
+        api = NASBench201API(data, verbose=False)
     n = len(api)
     out: dict[str, np.ndarray] = {"arch": np.stack([space.from_string(api.arch(i)) for i in range(n)])}
     # (dataset name in the API, split key for validation, split key for test)
