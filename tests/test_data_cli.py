@@ -222,7 +222,10 @@ def test_convert_official_pth_through_the_api(tmp_path, capsys):
     assert np.array_equal(got["arch"], np.stack([space.from_string(a) for a in archs]))
     for i in range(3):
         seeds = (0, 1) if i % 2 else (0, 1, 2)
-        mean = lambda k, d, hp=0: np.mean([_acc(i, s) + k + len(d) / 10 - hp for s in seeds])  # noqa: E731
+
+        def mean(k, d, hp=0, i=i, seeds=seeds):
+            return np.mean([_acc(i, s) + k + len(d) / 10 - hp for s in seeds])
+
         assert got["cifar10_valid_200"][i] == pytest.approx(mean(0, "cifar10-valid"))
         assert got["cifar10_test_200"][i] == pytest.approx(mean(0, "cifar10"))
         assert got["cifar100_valid_200"][i] == pytest.approx(mean(1, "cifar100"))
