@@ -21,8 +21,6 @@ the last edge's shift varying fastest (for NAS-Bench-201 the order of
 
 from __future__ import annotations
 
-import functools
-import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +28,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxnas.spaces.base import _shift_patterns
 
 AGGREGATIONS: tuple[str, ...] = ("mean", "median", "min", "max")
 
@@ -77,25 +77,17 @@ def check_k(k: int | None, num_edges: int, num_ops: int, radius: int) -> int | N
         return None
     m = neighbourhood_size(num_edges, num_ops, radius)
     if isinstance(k, bool) or int(k) != k or not 1 <= int(k) <= m - 1:
-        raise ValueError(f"k (neighbours sampled, --na-samples) must be in [1, {m - 1}] for radius {radius}, "
-                         f"got {k!r}; omit k (the CLI's --na-samples) to use the whole neighbourhood")
+        raise ValueError(f"k (neighbours sampled, --na-samples) must be in [1, {m - 1}] for "
+                         f"radius {radius}, got {k!r}; omit k (the CLI's --na-samples) to use "
+                         f"the whole neighbourhood")
     return int(k)
 
 
-@functools.lru_cache(maxsize=64)
 def shift_patterns(num_edges: int, num_ops: int, radius: int) -> np.ndarray:
-    """Per-edge operation shifts of every member, ``int32[M, E]`` (row 0: zeros, the centre)."""
+    """Per-edge operation shifts of every member, ``int32[M, E]`` (row 0: zeros, the centre):
+    the Hamming-ball order of :meth:`jaxnas.spaces.ProductSpace.shift_patterns`."""
     check_radius(radius, num_edges)
-    rows = [np.zeros(num_edges, np.int32)]
-    for j in range(1, int(radius) + 1):
-        for edges in itertools.combinations(range(num_edges), j):
-            for shifts in itertools.product(range(1, num_ops), repeat=j):
-                row = np.zeros(num_edges, np.int32)
-                row[list(edges)] = shifts
-                rows.append(row)
-    out = np.stack(rows)
-    out.setflags(write=False)
-    return out
+    return _shift_patterns(num_ops, num_edges, int(radius))
 
 
 def op_weight_neighbours(weights: Any, radius: int = 1) -> Any:
