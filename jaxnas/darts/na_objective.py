@@ -21,7 +21,6 @@ the last edge's shift varying fastest (for NAS-Bench-201 the order of
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -29,9 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnas.spaces.base import _shift_patterns
-
-AGGREGATIONS: tuple[str, ...] = ("mean", "median", "min", "max")
+from jaxnas.analysis.neighbourhood import AGGREGATIONS, aggregate, check_aggregation, check_k
+from jaxnas.spaces.base import ProductSpace
 
 
 def _rows(weights: Any) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
@@ -52,42 +50,21 @@ def _rows(weights: Any) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
             lambda r: jax.tree.unflatten(treedef, jnp.split(r, bounds, axis=-2)))
 
 
+def _edge_space(num_edges: int, num_ops: int) -> ProductSpace:
+    """The discrete space of ``num_edges`` edges x ``num_ops`` operations whose Hamming balls
+    the swapped neighbours follow (its radius checks, sizes and shift patterns are theirs)."""
+    return ProductSpace("op_weights", tuple(str(o) for o in range(num_ops)), num_edges)
+
+
 def neighbourhood_size(num_edges: int, num_ops: int, radius: int) -> int:
     """``sum_{j<=r} C(E, j) (K - 1)^j``: the centre and its neighbours within ``radius``."""
-    check_radius(radius, num_edges)
-    return sum(math.comb(num_edges, j) * (num_ops - 1) ** j for j in range(int(radius) + 1))
-
-
-def check_radius(radius: int, num_edges: int) -> int:
-    if isinstance(radius, bool) or int(radius) != radius or not 0 <= int(radius) <= num_edges:
-        raise ValueError(f"neighbourhood radius must be an integer in [0, {num_edges}] (edges "
-                         f"changed), got {radius!r}")
-    return int(radius)
-
-
-def check_aggregation(aggregation: str) -> str:
-    if aggregation not in AGGREGATIONS:
-        raise ValueError(f"unknown aggregation {aggregation!r}; choose one of {AGGREGATIONS}")
-    return aggregation
-
-
-def check_k(k: int | None, num_edges: int, num_ops: int, radius: int) -> int | None:
-    """Checks a sample size ``k`` in ``[1, M - 1]`` (``None``: the whole neighbourhood)."""
-    if k is None:
-        return None
-    m = neighbourhood_size(num_edges, num_ops, radius)
-    if isinstance(k, bool) or int(k) != k or not 1 <= int(k) <= m - 1:
-        raise ValueError(f"k (neighbours sampled, --na-samples) must be in [1, {m - 1}] for "
-                         f"radius {radius}, got {k!r}; omit k (the CLI's --na-samples) to use "
-                         f"the whole neighbourhood")
-    return int(k)
+    return _edge_space(num_edges, num_ops).neighbourhood_size(radius)
 
 
 def shift_patterns(num_edges: int, num_ops: int, radius: int) -> np.ndarray:
     """Per-edge operation shifts of every member, ``int32[M, E]`` (row 0: zeros, the centre):
     the Hamming-ball order of :meth:`jaxnas.spaces.ProductSpace.shift_patterns`."""
-    check_radius(radius, num_edges)
-    return _shift_patterns(num_ops, num_edges, int(radius))
+    return _edge_space(num_edges, num_ops).shift_patterns(radius)
 
 
 def op_weight_neighbours(weights: Any, radius: int = 1) -> Any:
@@ -121,19 +98,12 @@ def sample_op_weight_neighbours(key: jax.Array | None, weights: Any, radius: int
     """``weights`` plus ``k`` neighbours drawn uniformly without replacement (leading axis
     ``[k + 1]``, member 0 is ``weights``); ``k=None``: all ``M`` members. Consumes ``key``."""
     rows, split = _rows(weights)
-    k = check_k(k, *rows.shape, radius)
+    k = check_k(_edge_space(*rows.shape), k, radius)
     members = op_weight_neighbours(rows, radius)
     if k is not None:
         pick = jax.random.choice(key, members.shape[0] - 1, (k,), replace=False) + 1
         members = jnp.concatenate([members[:1], members[pick]])
     return split(members)
-
-
-def aggregate(values: jax.Array, aggregation: str = "mean") -> jax.Array:
-    """Aggregates member values along the last axis."""
-    check_aggregation(aggregation)
-    return {"mean": jnp.mean, "median": jnp.median, "min": jnp.min,
-            "max": jnp.max}[aggregation](values, axis=-1)
 
 
 def neighbourhood_loss(loss_fn: Callable[[Any], jax.Array], weights: Any, radius: int = 1,
