@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from jaxnas.benchmarks.tabular import (
     NOISE_MODELS,
@@ -39,11 +39,17 @@ class BenchmarkLoader(NamedTuple):
         datasets: the canonical dataset names.
         canonical_dataset: ``dataset -> canonical name`` (aliases, case); raises ValueError
             naming the valid ones.
+        lookup: ``(arch, data_dir) -> record``: every table value of one architecture, for
+            reports (e.g. the DARTS report hook); ``None`` if the benchmark has none.
+        by_dataset: ``record -> {dataset: {'valid': %, 'test': %}}`` for every dataset (the
+            summary selection reports); ``None`` if the benchmark has none.
     """
 
     load: Callable[[str, str | os.PathLike | None], Table]
     datasets: tuple[str, ...]
     canonical_dataset: Callable[[str], str]
+    lookup: Callable[[Any, str | os.PathLike | None], dict] | None = None
+    by_dataset: Callable[[dict], dict] | None = None
 
 
 #: space name -> the loader of its tabular benchmark
@@ -61,14 +67,17 @@ def _canonical_in(datasets: tuple[str, ...], space_name: str) -> Callable[[str],
 
 def register(space_name: str, load: Callable[[str, str | os.PathLike | None], Table],
              datasets: tuple[str, ...], canonical_dataset: Callable[[str], str] | None = None,
-             *, replace: bool = False) -> BenchmarkLoader:
+             *, lookup: Callable[[Any, str | os.PathLike | None], dict] | None = None,
+             by_dataset: Callable[[dict], dict] | None = None,
+             replace: bool = False) -> BenchmarkLoader:
     """Registers the tabular benchmark of the space called ``space_name``; returns its loader.
 
     Raises:
         ValueError: if one is registered for that space already and ``replace`` is false.
     """
     entry = BenchmarkLoader(load, tuple(datasets),
-                            canonical_dataset or _canonical_in(tuple(datasets), space_name))
+                            canonical_dataset or _canonical_in(tuple(datasets), space_name),
+                            lookup, by_dataset)
     old = BENCHMARKS.get(space_name)
     if old is not None and old != entry and not replace:
         raise ValueError(f"a tabular benchmark is already registered for space {space_name!r}")
@@ -97,16 +106,23 @@ def canonical_dataset(space_name: str, dataset: str) -> str:
     return get(space_name).canonical_dataset(dataset)
 
 
-def _nb201_load(dataset: str, data_dir: str | os.PathLike | None = None) -> Table:
-    from jaxnas.benchmarks import nb201  # imported on first use (python -m runs it as __main__)
+def _nb201(name: str) -> Callable:
+    """``jaxnas.benchmarks.nb201.<name>``, imported on first call (``python -m
+    jaxnas.benchmarks.nb201`` runs that module as ``__main__``)."""
 
-    return nb201.load(dataset, data_dir)
+    def call(*args):
+        from jaxnas.benchmarks import nb201
+
+        return getattr(nb201, name)(*args)
+
+    return call
 
 
 def _register_builtin() -> None:
     from jaxnas import datasets
 
-    register("nb201", _nb201_load, datasets.DATASETS, datasets.canonical)
+    register("nb201", _nb201("load"), datasets.DATASETS, datasets.canonical,
+             lookup=_nb201("lookup"), by_dataset=_nb201("by_dataset"))
 
 
 _register_builtin()

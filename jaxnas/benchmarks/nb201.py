@@ -181,6 +181,13 @@ def lookup(arch, data_dir: str | os.PathLike | None = None) -> dict[str, float]:
     return out
 
 
+def by_dataset(record: dict) -> dict[str, dict[str, float]]:
+    """``{dataset: {'valid', 'test'}}``: the 200-epoch accuracies (%) of a :func:`lookup`
+    record per dataset."""
+    return {d: {"valid": record[f"{_CSV_PREFIX[d]}_valid_200"],
+                "test": record[f"{_CSV_PREFIX[d]}_test_200"]} for d in DATASETS}
+
+
 # --------------------------------------------------------------------------------------------
 # Conversion of the official file.
 # --------------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ one from a space: the tabular benchmark of the same name in :mod:`jaxnas.benchma
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -34,13 +33,12 @@ def alpha_entropy(alpha: Any) -> jax.Array:
 
 
 def benchmark_lookup(space: SearchSpace) -> Callable | None:
-    """``lookup(arch, data_dir) -> dict`` of the tabular benchmark of ``space``
-    (``jaxnas.benchmarks.<space.name>.lookup``), or ``None`` when there is none."""
-    try:
-        mod = importlib.import_module(f"jaxnas.benchmarks.{space.name}")
-    except ModuleNotFoundError:
-        return None
-    return getattr(mod, "lookup", None)
+    """``lookup(arch, data_dir) -> dict`` of the tabular benchmark registered for ``space``
+    (:data:`jaxnas.benchmarks.BENCHMARKS`), or ``None`` when there is none."""
+    from jaxnas import benchmarks
+
+    loader = benchmarks.BENCHMARKS.get(space.name)
+    return None if loader is None else loader.lookup
 
 
 def benchmark_of(space: SearchSpace, arch, data_dir: str | os.PathLike | None = None

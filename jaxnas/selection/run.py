@@ -47,8 +47,6 @@ from jaxnas.spaces import SearchSpace
 
 METHODS: tuple[str, ...] = ("perturbation", "magnitude")
 RESULT_FILE = "result.json"
-BENCH_DATASETS: tuple[tuple[str, str], ...] = (
-    ("cifar10", "cifar10"), ("cifar100", "cifar100"), ("imagenet16-120", "imagenet16"))
 
 
 class Supernet(NamedTuple):
@@ -151,15 +149,17 @@ def _normalisation(config, ds):
 
 
 def _benchmark(space: SearchSpace, arch: np.ndarray, data_dir) -> dict:
-    """Benchmark accuracies (%) of ``arch`` per dataset (``{'valid', 'test'}`` of the 200-epoch
-    columns); ``None`` with a reason when the space has no table or it is absent."""
+    """Benchmark accuracies (%) of ``arch`` per dataset (``{'valid', 'test'}``, the
+    benchmark's own summary, :attr:`jaxnas.benchmarks.BenchmarkLoader.by_dataset`); ``None``
+    per dataset with a reason when the space has no table or it is absent."""
+    from jaxnas import benchmarks
+
+    loader = benchmarks.BENCHMARKS.get(space.name)
     row, reason = benchmark_of(space, arch, data_dir)
-    if row is None:
-        return {name: None for name, _ in BENCH_DATASETS} | {"index": None, "reason": reason}
-    out: dict = {"index": row["index"]}
-    for name, prefix in BENCH_DATASETS:
-        out[name] = {"valid": row[f"{prefix}_valid_200"], "test": row[f"{prefix}_test_200"]}
-    return out
+    if row is None or loader is None or loader.by_dataset is None:
+        names = () if loader is None else loader.datasets
+        return {name: None for name in names} | {"index": None, "reason": reason}
+    return {"index": row.get("index"), **loader.by_dataset(row)}
 
 
 def _variant(method: str, fix_alpha: bool) -> str:
