@@ -137,12 +137,11 @@ def sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def locate(relative: str, data_dir: str | os.PathLike | None = None) -> Path | None:
-    """The first existing ``DIR/relative`` over :func:`jaxnas.paths.candidate_data_dirs`."""
-    for d in paths.candidate_data_dirs(data_dir):
-        p = d / relative
-        if p.is_file():
-            return p.resolve()
-    return None
+    """Where the loaders would find ``relative`` (:func:`jaxnas.paths.find_file`), or None."""
+    try:
+        return paths.find_file(relative, data_dir)
+    except FileNotFoundError:
+        return None
 
 
 def status(data_dir: str | os.PathLike | None = None, verify: bool = True) -> list[dict]:

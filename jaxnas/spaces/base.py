@@ -26,7 +26,6 @@ import dataclasses
 import functools
 import itertools
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -456,9 +455,4 @@ def _shift_patterns(k: int, e: int, radius: int) -> np.ndarray:
     return out
 
 
-def check_arch_batch(space: SearchSpace, archs: Sequence[Any]) -> np.ndarray:
-    """Validates a list of encodings or strings on the host; ``[n, *arch_shape]``."""
-    return np.stack([space.parse(a) for a in archs])
-
-
-__all__ = ["ProductSpace", "SearchSpace", "check_arch_batch", "nth_valid"]
+__all__ = ["ProductSpace", "SearchSpace", "nth_valid"]
