@@ -143,7 +143,7 @@ def test_mutate_returns_a_valid_neighbour(space):
     a = archs[0]
     many = jax.vmap(lambda k: space.mutate(k, a))(jax.random.split(jax.random.key(3), 2000))
     nb0, ok0 = space.neighbours(a)
-    got = {np.asarray(x).tobytes() for x in many}
+    got = {x.tobytes() for x in np.asarray(many)}
     assert got == {np.asarray(r).tobytes() for r in np.asarray(nb0)[np.asarray(ok0)]}
 
 
