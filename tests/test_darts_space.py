@@ -157,7 +157,8 @@ def test_discretize_follows_dartss_genotype_rule():
     alpha = {c: rng.normal(size=(14, 8)) for c in D.CELLS}
     arch = DARTS.discretize(alpha)
     for c, cell in enumerate(D.CELLS):
-        w = np.exp(alpha[cell]); w /= w.sum(-1, keepdims=True)
+        w = np.exp(alpha[cell])
+        w /= w.sum(-1, keepdims=True)
         for i in range(4):
             edges = range(D.EDGE_OFFSET[i], D.EDGE_OFFSET[i] + i + 2)
             strength = {e: w[e, 1:].max() for e in edges}  # 'none' is column 0
