@@ -149,13 +149,19 @@ class _FakeAPI:
         return {777 + 111 * j: Run(j) for j in vals}
 
 
-def test_benchmark_registry_loads_by_space_name(data_dir):
+def test_benchmark_registry_loads_by_name(data_dir):
     assert "nb201" in benchmarks.BENCHMARKS
     t = benchmarks.load("nb201", "cifar100", data_dir)
     assert isinstance(t, T.Table) and t.space.name == "nb201"
     assert float(t.test.max()) == float(B.load("cifar100", data_dir).test.max())
     assert benchmarks.canonical_dataset("nb201", "ImageNet16") == "imagenet16-120"
-    with pytest.raises(ValueError, match="no tabular benchmark for search space 'nb999'"):
+    assert benchmarks.for_space("nb201").name == "nb201"
+    assert benchmarks.get("nb201").space == "nb201" and benchmarks.get("nb201").has_test
+    with pytest.raises(ValueError, match="unknown benchmark 'nb999'"):
         benchmarks.load("nb999", "cifar10")
-    with pytest.raises(ValueError, match="already registered for space 'nb201'"):
+    with pytest.raises(ValueError, match="no benchmark for search space 'nb999'"):
+        benchmarks.for_space("nb999")
+    with pytest.raises(ValueError, match="covers the space 'nb201', not 'toy'"):
+        benchmarks.for_space("toy", "nb201")
+    with pytest.raises(ValueError, match="already registered as 'nb201'"):
         benchmarks.register("nb201", lambda d, p=None: None, ("x",))

@@ -1,12 +1,14 @@
-"""Tabular benchmarks: one table of accuracies per architecture of an enumerable search space.
+"""Benchmarks: tables of accuracies per architecture, and surrogate models, queried in jit.
 
     from jaxnas import benchmarks
     table = benchmarks.load("nb201", "cifar10")          # a tabular.Table in key order
     land = benchmarks.make_landscape(key, table, "standard")
 
-Every benchmark registers a loader under its space's name (:data:`BENCHMARKS`,
-:func:`register`); the CLI and the search comparison pick loaders by space name. Tables,
-noise models and a trial's landscape are space-agnostic (:mod:`jaxnas.benchmarks.tabular`).
+Every benchmark registers a loader under its own name with the name of the search space it
+covers (:data:`BENCHMARKS`, :func:`register`); a space may have several (``nb101`` and
+``nb101-sample``), and :func:`for_space` gives the default one. The CLI and the search
+comparison pick loaders by name. Tables, noise models and a trial's landscape are space-agnostic
+(:mod:`jaxnas.benchmarks.tabular`); surrogates are :mod:`jaxnas.benchmarks.surrogate`.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from typing import Any, NamedTuple
 
 from jaxnas.benchmarks.tabular import (
     NOISE_MODELS,
+    PARAMETRIC_NOISE,
+    Gaussian,
     Landscape,
     NoisyTable,
     Table,
     check_noise,
     make_landscape,
     make_table,
+    noise_model,
     noisy_table,
     noisy_valid,
     objective,
@@ -31,11 +36,13 @@ from jaxnas.benchmarks.tabular import (
 
 
 class BenchmarkLoader(NamedTuple):
-    """How to load the tabular benchmark of one search space.
+    """How to load one benchmark.
 
     Attributes:
-        load: ``(dataset, data_dir) -> Table``; raises ValueError for an unknown dataset and
-            FileNotFoundError when its files are absent.
+        load: ``(dataset, data_dir) -> Table`` (or a surrogate: any pytree with ``space`` and
+            ``landscape(key, noise_model)``, see :func:`jaxnas.benchmarks.make_landscape`);
+            raises ValueError for an unknown dataset and FileNotFoundError when its files are
+            absent.
         datasets: the canonical dataset names.
         canonical_dataset: ``dataset -> canonical name`` (aliases, case); raises ValueError
             naming the valid ones.
@@ -43,16 +50,37 @@ class BenchmarkLoader(NamedTuple):
             reports (e.g. the DARTS report hook); ``None`` if the benchmark has none.
         by_dataset: ``record -> {dataset: {'valid': %, 'test': %}}`` for every dataset (the
             summary selection reports); ``None`` if the benchmark has none.
+        name: the benchmark's registry name (e.g. ``'nb201'``, ``'nb301'``).
+        space: the name of the search space it covers.
+        noises: the noise models it supports (tables: every one; surrogates: ``denoised`` and
+            ``gaussian``).
+        has_test: whether it has test accuracies (else searches report the true validation
+            accuracy of the incumbent).
+        title: a readable name for plots and tables (e.g. ``'NAS-Bench-201'``).
     """
 
-    load: Callable[[str, str | os.PathLike | None], Table]
+    load: Callable[[str, str | os.PathLike | None], Any]
     datasets: tuple[str, ...]
     canonical_dataset: Callable[[str], str]
     lookup: Callable[[Any, str | os.PathLike | None], dict] | None = None
     by_dataset: Callable[[dict], dict] | None = None
+    name: str = ""
+    space: str = ""
+    noises: tuple[str, ...] | None = None
+    has_test: bool = True
+    title: str = ""
+
+    def check_noise(self, noise: str) -> str:
+        """``noise`` if this benchmark supports it; else a one-line ValueError."""
+        if noise not in PARAMETRIC_NOISE:
+            check_noise(noise)
+        if self.noises is not None and noise not in self.noises:
+            raise ValueError(f"noise model {noise!r} is not available on {self.name}; use one "
+                             f"of {self.noises}")
+        return noise
 
 
-#: space name -> the loader of its tabular benchmark
+#: benchmark name -> its loader
 BENCHMARKS: dict[str, BenchmarkLoader] = {}
 
 
@@ -65,45 +93,82 @@ def _canonical_in(datasets: tuple[str, ...], space_name: str) -> Callable[[str],
     return canonical
 
 
-def register(space_name: str, load: Callable[[str, str | os.PathLike | None], Table],
+def register(name: str, load: Callable[[str, str | os.PathLike | None], Any],
              datasets: tuple[str, ...], canonical_dataset: Callable[[str], str] | None = None,
-             *, lookup: Callable[[Any, str | os.PathLike | None], dict] | None = None,
+             *, space: str | None = None,
+             lookup: Callable[[Any, str | os.PathLike | None], dict] | None = None,
              by_dataset: Callable[[dict], dict] | None = None,
+             noises: tuple[str, ...] | None = None, has_test: bool = True, title: str = "",
              replace: bool = False) -> BenchmarkLoader:
-    """Registers the tabular benchmark of the space called ``space_name``; returns its loader.
+    """Registers the benchmark called ``name`` over the space called ``space`` (default: the
+    same name); returns its loader. The first benchmark registered for a space is its default
+    (:func:`for_space`).
 
     Raises:
-        ValueError: if one is registered for that space already and ``replace`` is false.
+        ValueError: if a different one is registered under ``name`` and ``replace`` is false.
     """
     entry = BenchmarkLoader(load, tuple(datasets),
-                            canonical_dataset or _canonical_in(tuple(datasets), space_name),
-                            lookup, by_dataset)
-    old = BENCHMARKS.get(space_name)
+                            canonical_dataset or _canonical_in(tuple(datasets), name),
+                            lookup, by_dataset, name=name, space=space or name,
+                            noises=None if noises is None else tuple(noises),
+                            has_test=has_test, title=title or name)
+    old = BENCHMARKS.get(name)
     if old is not None and old != entry and not replace:
-        raise ValueError(f"a tabular benchmark is already registered for space {space_name!r}")
-    BENCHMARKS[space_name] = entry
+        raise ValueError(f"a different benchmark is already registered as {name!r}")
+    BENCHMARKS[name] = entry
     return entry
 
 
-def get(space_name: str) -> BenchmarkLoader:
-    """The loader registered for ``space_name``; ValueError naming the registered ones."""
+def get(name: str) -> BenchmarkLoader:
+    """The benchmark registered as ``name``; ValueError naming the registered ones."""
     try:
-        return BENCHMARKS[space_name]
+        return BENCHMARKS[name]
     except KeyError:
-        raise ValueError(f"no tabular benchmark for search space {space_name!r}; spaces with "
-                         f"one: {sorted(BENCHMARKS)}") from None
+        raise ValueError(f"unknown benchmark {name!r}; registered benchmarks: "
+                         f"{sorted(BENCHMARKS)}") from None
 
 
-def load(space_name: str = "nb201", dataset: str | None = None,
-         data_dir: str | os.PathLike | None = None) -> Table:
-    """One dataset (default: the first) of the tabular benchmark of ``space_name``."""
-    b = get(space_name)
+def of_space(space_name: str) -> list[BenchmarkLoader]:
+    """Every benchmark over the space called ``space_name``, default first."""
+    return [b for b in BENCHMARKS.values() if b.space == space_name]
+
+
+def for_space(space_name: str, benchmark: str | None = None) -> BenchmarkLoader:
+    """The benchmark ``benchmark`` (checked to cover ``space_name``) or the space's default.
+
+    Raises:
+        ValueError: no benchmark for the space, or ``benchmark`` covers another space.
+    """
+    if benchmark is not None:
+        b = get(benchmark)
+        if b.space != space_name:
+            raise ValueError(f"benchmark {benchmark!r} covers the space {b.space!r}, not "
+                             f"{space_name!r}; use --space {b.space}")
+        return b
+    bs = of_space(space_name)
+    if not bs:
+        with_one = sorted({b.space for b in BENCHMARKS.values()})
+        raise ValueError(f"no benchmark for search space {space_name!r}; spaces with one: "
+                         f"{with_one}")
+    return bs[0]
+
+
+def default_for(space_name: str) -> BenchmarkLoader | None:
+    """The default benchmark of a space, or ``None`` when it has none."""
+    bs = of_space(space_name)
+    return bs[0] if bs else None
+
+
+def load(name: str = "nb201", dataset: str | None = None,
+         data_dir: str | os.PathLike | None = None) -> Any:
+    """One dataset (default: the first) of the benchmark called ``name``."""
+    b = get(name)
     return b.load(b.datasets[0] if dataset is None else dataset, data_dir)
 
 
-def canonical_dataset(space_name: str, dataset: str) -> str:
-    """The canonical name of ``dataset`` in the benchmark of ``space_name``."""
-    return get(space_name).canonical_dataset(dataset)
+def canonical_dataset(name: str, dataset: str) -> str:
+    """The canonical name of ``dataset`` in the benchmark called ``name``."""
+    return get(name).canonical_dataset(dataset)
 
 
 def _nb201(name: str) -> Callable:
@@ -122,11 +187,12 @@ def _register_builtin() -> None:
     from jaxnas import datasets
 
     register("nb201", _nb201("load"), datasets.DATASETS, datasets.canonical,
-             lookup=_nb201("lookup"), by_dataset=_nb201("by_dataset"))
+             lookup=_nb201("lookup"), by_dataset=_nb201("by_dataset"), title="NAS-Bench-201")
 
 
 _register_builtin()
 
-__all__ = ["BENCHMARKS", "NOISE_MODELS", "BenchmarkLoader", "Landscape", "NoisyTable", "Table",
-           "canonical_dataset", "check_noise", "get", "load", "make_landscape", "make_table",
+__all__ = ["BENCHMARKS", "NOISE_MODELS", "PARAMETRIC_NOISE", "BenchmarkLoader", "Gaussian",
+           "Landscape", "NoisyTable", "Table", "canonical_dataset", "check_noise", "default_for",
+           "for_space", "get", "load", "noise_model", "of_space", "make_landscape", "make_table",
            "noisy_table", "noisy_valid", "objective", "register", "register_noise"]

@@ -10,7 +10,11 @@ into the validation landscape one trial sees:
 * ``standard``: one training seed's value per architecture, drawn once per trial and then fixed
   for that trial, as a single real training run would be;
 * ``random``: a seeded random permutation of the denoised values over architectures (the
-  paper's "Random" landscape: the same distribution of accuracies, no neighbourhood structure).
+  paper's "Random" landscape: the same distribution of accuracies, no neighbourhood structure);
+* ``gaussian`` (with a standard deviation ``std`` in accuracy points, :class:`Gaussian`): the
+  denoised value plus ``N(0, std**2)`` noise drawn once per (trial, architecture) from the
+  architecture's key, fixed within the trial. It applies to surrogate benchmarks too
+  (:mod:`jaxnas.benchmarks.surrogate`), which have one value per architecture.
 
 More noise models register with :func:`register_noise`. A landscape is built and validated once,
 at the boundary (:func:`make_landscape`); search, landscape statistics and neighbourhood scores
@@ -19,8 +23,10 @@ take the built :class:`Landscape` and never see the noise name again.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -104,20 +110,23 @@ def make_table(space: SearchSpace, valid, test, seeds=None, **extra) -> Table:
 # --------------------------------------------------------------------------------------------
 
 
-class NoisyTable(NamedTuple):
+@struct.dataclass
+class NoisyTable:
     """One trial's validation landscape, queried lazily with :func:`noisy_valid` (jit-able).
 
-    ``value(k) = base[k] + dev[k, j]`` where the seed ``j`` is chosen among the architecture's
-    available seeds by an integer hash of ``(salt, k)``: the same architecture always gives the
-    same value within a trial, without materialising the whole landscape, and the choice is
-    uniform up to a 2^-32 bias (a full PRNG call per query costs several times more inside the
-    search loop on a CPU).
+    ``value(k) = base[k] + dev[k, j] (+ std * z(salt, k))`` where the seed ``j`` is chosen among
+    the architecture's available seeds by an integer hash of ``(salt, k)``: the same
+    architecture always gives the same value within a trial, without materialising the whole
+    landscape, and the choice is uniform up to a 2^-32 bias (a full PRNG call per query costs
+    several times more inside the search loop on a CPU). ``z`` is the standard normal deviate of
+    :func:`gaussian_of_key` (the ``gaussian`` model; ``std`` is static, 0 elsewhere).
     """
 
     base: jax.Array  # [N]
     dev: jax.Array  # [N, K] zeros for the deterministic noise models
     num_seeds: jax.Array  # [N]
     salt: jax.Array  # [] uint32, drawn from the trial's key
+    std: float = struct.field(pytree_node=False, default=0.0)
 
 
 NoiseModel = Callable[[jax.Array, Table, jax.Array], NoisyTable]
@@ -143,6 +152,46 @@ def check_noise(noise: str) -> str:
     return noise
 
 
+@dataclasses.dataclass(frozen=True)
+class Gaussian:
+    """The ``gaussian`` noise model: the denoised value plus ``N(0, std**2)`` (accuracy points)
+    drawn once per (trial, architecture) from a hash of the trial's salt and the architecture's
+    key. A static, hashable :data:`NoiseModel`."""
+
+    std: float
+    name: str = "gaussian"
+
+    def __post_init__(self):
+        if not (isinstance(self.std, (int, float)) and math.isfinite(self.std) and self.std >= 0):
+            raise ValueError(f"--noise-std must be a finite number >= 0 (accuracy points), got "
+                             f"{self.std!r}")
+
+    def __call__(self, key: jax.Array, table: Table, salt: jax.Array) -> NoisyTable:
+        del key
+        return NoisyTable(table.valid, jnp.zeros_like(table.seed_dev), table.num_seeds, salt,
+                          std=float(self.std))
+
+
+#: noise models that need a parameter: name -> factory ``(std) -> NoiseModel``
+PARAMETRIC_NOISE: dict[str, Callable[[float], NoiseModel]] = {"gaussian": Gaussian}
+
+
+def noise_name(noise: str | NoiseModel) -> str:
+    """The registered name of a noise model (or of a name)."""
+    if isinstance(noise, str):
+        return noise
+    for name, fn in NOISE_MODELS.items():
+        if fn is noise:
+            return name
+    return getattr(noise, "name", type(noise).__name__)
+
+
+def noise_std(noise: str | NoiseModel) -> float:
+    """The standard deviation (accuracy points) a noise model adds on top of a denoised value:
+    ``std`` of :class:`Gaussian`, 0 for the others."""
+    return float(getattr(noise, "std", 0.0))
+
+
 @register_noise("denoised")
 def _denoised(key: jax.Array, table: Table, salt: jax.Array) -> NoisyTable:
     del key
@@ -166,11 +215,27 @@ def permuted(key: jax.Array, x: jax.Array) -> jax.Array:
     return jax.random.permutation(key, x)
 
 
-def noise_model(noise: str | NoiseModel) -> NoiseModel:
+def noise_model(noise: str | NoiseModel, std: float | None = None) -> NoiseModel:
     """The noise model called ``noise`` (checked here, once), or ``noise`` itself if it is one
     already; the functions below accept either, so a driver resolves the name at its boundary
-    and passes the model on."""
-    return noise if callable(noise) else NOISE_MODELS[check_noise(noise)]
+    and passes the model on. ``std`` parametrises ``gaussian`` (required there, refused
+    elsewhere).
+
+    Raises:
+        ValueError: unknown name, a missing or misplaced ``std``.
+    """
+    if callable(noise):
+        return noise
+    if noise in PARAMETRIC_NOISE:
+        if std is None:
+            raise ValueError(f"noise model {noise!r} needs a standard deviation: pass "
+                             f"--noise-std S (accuracy points)")
+        return PARAMETRIC_NOISE[noise](std)
+    model = NOISE_MODELS[check_noise(noise)]
+    if std is not None:
+        raise ValueError(f"--noise-std applies to the gaussian noise model only, not to "
+                         f"{noise!r}")
+    return model
 
 
 def noisy_table(key: jax.Array, table: Table, noise: str | NoiseModel) -> NoisyTable:
@@ -200,7 +265,32 @@ def noisy_valid(table: NoisyTable, key: jax.Array) -> jax.Array:
     key = jnp.asarray(key, jnp.int32)
     h = hash32(table.salt ^ hash32(key.astype(jnp.uint32) + jnp.uint32(0x9E3779B9)))
     j = (h % table.num_seeds[key].astype(jnp.uint32)).astype(jnp.int32)
-    return table.base[key] + jnp.take_along_axis(table.dev[key], j[..., None], axis=-1)[..., 0]
+    out = table.base[key] + jnp.take_along_axis(table.dev[key], j[..., None], axis=-1)[..., 0]
+    if table.std:
+        out = out + jnp.float32(table.std) * gaussian_of_key(table.salt, key)
+    return out
+
+
+def gaussian_of_key(salt: jax.Array, key: jax.Array, key_ndim: int = 0) -> jax.Array:
+    """A standard normal deviate per architecture key, fixed by ``(salt, key)`` (jit-able).
+
+    ``key`` is ``[..., *key_shape]`` with ``key_ndim = len(key_shape)`` trailing word axes
+    (hashed keys of large spaces); the words are folded into one 32-bit hash, then two
+    independent uniforms give a Box-Muller normal. Integer hashing instead of a PRNG call per
+    query, for the same reason as the seed choice of :func:`noisy_valid`.
+    """
+    k = jnp.asarray(key).astype(jnp.uint32)
+    h = hash32(jnp.asarray(salt, jnp.uint32) ^ jnp.uint32(0x2545F491))
+    h = jnp.broadcast_to(h, k.shape[: k.ndim - key_ndim])
+    if key_ndim:
+        k = k.reshape(*k.shape[: k.ndim - key_ndim], -1)
+    words = [k] if key_ndim == 0 else [k[..., i] for i in range(k.shape[-1])]
+    for w in words:
+        h = hash32(h ^ hash32(w + jnp.uint32(0x9E3779B9)))
+    h2 = hash32(h ^ jnp.uint32(0x68E31DA4))
+    u1 = ((h >> 8).astype(jnp.float32) + 0.5) * jnp.float32(2.0**-24)  # (0, 1)
+    u2 = (h2 >> 8).astype(jnp.float32) * jnp.float32(2.0**-24)
+    return jnp.sqrt(-2.0 * jnp.log(u1)) * jnp.cos(jnp.float32(2 * math.pi) * u2)
 
 
 def objective(key: jax.Array, table: Table, noise: str | NoiseModel) -> jax.Array:
@@ -229,6 +319,9 @@ class Landscape:
     table: NoisyTable
     test_table: jax.Array  # [N] test accuracy, mean over seeds
 
+    #: :meth:`test` is a test accuracy (surrogates without one return the true validation value)
+    has_test = True
+
     @property
     def num_archs(self) -> int:
         return self.test_table.shape[0]
@@ -252,14 +345,26 @@ class Landscape:
         """Test accuracy of ``arch`` (``[..., *arch_shape] -> [...]``)."""
         return self.test_of_key(self.space.arch_key(arch))
 
+    def true_valid(self, arch: jax.Array) -> jax.Array:
+        """The landscape's noise-free validation accuracy of ``arch``: the mean over seeds
+        (``random``: the permuted mean), without the trial's seed draw or gaussian noise."""
+        return self.table.base[jnp.asarray(self.space.arch_key(arch), jnp.int32)]
 
-def make_landscape(key: jax.Array, table: Table, noise: str | NoiseModel) -> Landscape:
+
+def make_landscape(key: jax.Array, table: Any, noise: str | NoiseModel) -> Any:
     """This trial's landscape under a noise model (a name or a :data:`NoiseModel`, static).
-    Consumes ``key``."""
+    Consumes ``key``.
+
+    ``table`` is a :class:`Table` or any benchmark pytree with a ``landscape(key, model)``
+    method (e.g. :class:`jaxnas.benchmarks.surrogate.Surrogate`) returning an object with the
+    :class:`Landscape` query methods ``valid``, ``test``, ``salt``, ``space``, ``has_test``.
+    """
+    if not isinstance(table, Table):
+        return table.landscape(key, noise_model(noise))
     return Landscape(space=table.space, table=noisy_table(key, table, noise),
                      test_table=table.test)
 
 
-__all__ = ["NOISE_MODELS", "Landscape", "NoiseModel", "NoisyTable", "Table", "check_noise",
-           "hash32", "make_landscape", "make_table", "noise_model", "noisy_table", "noisy_valid", "objective",
+__all__ = ["NOISE_MODELS", "PARAMETRIC_NOISE", "Gaussian", "Landscape", "NoiseModel", "NoisyTable",
+           "Table", "check_noise", "gaussian_of_key", "hash32", "noise_name", "noise_std", "make_landscape", "make_table", "noise_model", "noisy_table", "noisy_valid", "objective",
            "permuted", "register_noise"]

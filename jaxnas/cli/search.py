@@ -6,10 +6,10 @@ from jaxnas.cli._common import add_data_dir, add_json, print_json, print_table
 
 
 def tabular_spaces() -> list[str]:
-    """Names of the registered search spaces that have a registered tabular benchmark."""
+    """Names of the registered search spaces that have a registered benchmark."""
     from jaxnas import benchmarks, spaces
 
-    return sorted(set(spaces.SPACES) & set(benchmarks.BENCHMARKS))
+    return sorted(set(spaces.SPACES) & {b.space for b in benchmarks.BENCHMARKS.values()})
 
 
 def register(sub) -> None:
@@ -27,8 +27,13 @@ def register(sub) -> None:
                     "their validation accuracy aggregated over their neighbourhood, and every "
                     "neighbour they evaluate counts against the query budget.",
     )
+    from jaxnas import benchmarks
+
     p.add_argument("--space", default="nb201", choices=tabular_spaces(),
-                   help="search space, one with a tabular benchmark (default: nb201)")
+                   help="search space, one with a benchmark (default: nb201)")
+    p.add_argument("--benchmark", default=None, choices=sorted(benchmarks.BENCHMARKS),
+                   help="the benchmark queried (default: the space's first: nb201 for nb201, "
+                        "nb301 for darts)")
     p.add_argument("--algo", default="local_search",
                    help=f"one or a comma list of: {', '.join(sorted(ALGORITHMS))}")
     na = p.add_argument_group(
@@ -46,8 +51,12 @@ def register(sub) -> None:
     p.add_argument("--dataset", default=None,
                    help="a dataset of the space's benchmark (nb201: cifar10 (default) | cifar100 "
                         "| imagenet16-120; default: the benchmark's first)")
-    p.add_argument("--noise", default="standard",
-                   help=f"noise model: {' | '.join(NOISE_MODELS)} (default: standard)")
+    p.add_argument("--noise", default=None,
+                   help=f"noise model: {' | '.join([*NOISE_MODELS, 'gaussian'])} (default: "
+                        "standard on tables with seeds, denoised on surrogates)")
+    p.add_argument("--noise-std", type=float, default=None, metavar="S",
+                   help="with --noise gaussian: the standard deviation in accuracy points, drawn "
+                        "once per (trial, architecture)")
     p.add_argument("--trials", type=int, default=1000)
     p.add_argument("--budget", type=int, default=300, help="distinct architectures per trial")
     p.add_argument("--seed", type=int, default=0)
@@ -86,37 +95,43 @@ def run(args) -> int:
     from jaxnas.reports.search import check_plot_path, compare, plot
 
     algos = [a.strip() for a in args.algo.split(",") if a.strip()]
-    dataset = args.dataset or benchmarks.get(args.space).datasets[0]
+    loader = benchmarks.for_space(args.space, args.benchmark)
+    dataset = args.dataset or loader.datasets[0]
+    noise = args.noise or ("standard" if loader.noises is None or "standard" in loader.noises
+                           else "denoised")
     if args.plot:
         check_plot_path(args.plot)  # before the computation, not after it
-    results = compare(algos, dataset, args.noise, args.trials, args.budget, args.seed,
+    results = compare(algos, dataset, noise, args.trials, args.budget, args.seed,
                       args.data_dir, progress=True, algo_kwargs=na_options(args, algos),
-                      space=args.space)
+                      space=args.space, benchmark=loader.name, noise_std=args.noise_std)
+    m = results[0]["metric"]
     if args.plot:
-        plot(results, args.plot, benchmark="NAS-Bench-201" if args.space == "nb201"
-             else args.space)
+        plot(results, args.plot, benchmark=loader.title)
     if args.json:
         if not args.full:
             marks = sorted({q for q in (10, 25, 50, 100, 150, 200, 300, 500, args.budget)
                             if q <= args.budget})
             for r in results:
-                r["checkpoints"] = {str(q): [r["test_mean"][q - 1], r["test_std"][q - 1]]
+                r["checkpoints"] = {str(q): [r[f"{m}_mean"][q - 1], r[f"{m}_std"][q - 1]]
                                     for q in marks}
-                del r["test_mean"], r["test_std"]
+                del r[f"{m}_mean"], r[f"{m}_std"]
         print_json(results[0] if len(results) == 1 else results)
         return 0
     marks = [q for q in (10, 25, 50, 100, 150, 200, 300, 500) if q < args.budget] + [args.budget]
     rows = []
     for q in marks:
-        rows.append([q] + [f"{r['test_mean'][q - 1]:.2f} +- {r['test_std'][q - 1]:.2f}"
+        rows.append([q] + [f"{r[f'{m}_mean'][q - 1]:.2f} +- {r[f'{m}_std'][q - 1]:.2f}"
                            for r in results])
-    print(f"test accuracy (%) of the incumbent, mean +- std over {args.trials} trials "
-          f"({args.space} {results[0]['dataset']}, {args.noise} noise)")
+    what = "test accuracy" if m == "test" else "true validation accuracy"
+    std = f" (std {args.noise_std:g})" if args.noise_std is not None else ""
+    print(f"{what} (%) of the incumbent, mean +- std over {args.trials} trials "
+          f"({loader.title} {results[0]['dataset']}, {noise} noise{std})")
     print_table(rows, ["queries"] + [r["algo"] for r in results])
-    print("flatness of the returned architectures (mean over trials of their neighbours' "
-          "test accuracy, mean / std): " + ", ".join(
-              f"{r['algo']} {r['final_neighbour_test_mean']:.2f} / "
-              f"{r['final_neighbour_test_std_mean']:.2f}" for r in results))
+    if "final_neighbour_test_mean" in results[0]:
+        print("flatness of the returned architectures (mean over trials of their neighbours' "
+              "test accuracy, mean / std): " + ", ".join(
+                  f"{r['algo']} {r['final_neighbour_test_mean']:.2f} / "
+                  f"{r['final_neighbour_test_std_mean']:.2f}" for r in results))
     print("run seconds: " + ", ".join(f"{r['algo']} {r['run_seconds']:.3f}" for r in results))
     if args.plot:
         print(f"plot written to {args.plot}")

@@ -37,7 +37,7 @@ def benchmark_lookup(space: SearchSpace) -> Callable | None:
     (:data:`jaxnas.benchmarks.BENCHMARKS`), or ``None`` when there is none."""
     from jaxnas import benchmarks
 
-    loader = benchmarks.BENCHMARKS.get(space.name)
+    loader = benchmarks.default_for(space.name)
     return None if loader is None else loader.lookup
 
 

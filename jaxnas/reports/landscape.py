@@ -23,7 +23,7 @@ def tabular_spaces() -> list[str]:
     """Names of the registered, enumerable spaces that have a tabular benchmark
     (:data:`jaxnas.benchmarks.BENCHMARKS`)."""
     return sorted(name for name, sp in spaces.SPACES.items()
-                  if sp.num_archs is not None and name in benchmarks.BENCHMARKS)
+                  if sp.num_archs is not None and benchmarks.default_for(name) is not None)
 
 
 def check_tabular_space(space: str) -> str:
@@ -45,14 +45,15 @@ def load_table(space: str, dataset: str,
         FileNotFoundError: the benchmark's files are missing (the loader says where it looked).
     """
     check_tabular_space(space)
-    name = benchmarks.canonical_dataset(space, dataset)
-    return benchmarks.load(space, name, data_dir), name
+    loader = benchmarks.for_space(space)
+    name = loader.canonical_dataset(dataset)
+    return loader.load(name, data_dir), name
 
 
 def datasets(space: str) -> tuple[str, ...]:
     """The datasets of the tabular benchmark of ``space``."""
     check_tabular_space(space)
-    return benchmarks.get(space).datasets
+    return benchmarks.for_space(space).datasets
 
 
 def timed_all_starts(values: jax.Array, nbr: jax.Array,

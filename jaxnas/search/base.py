@@ -186,6 +186,9 @@ class Trajectory(NamedTuple):
     # enumerable; None in an enumerable space (decode: ``space.arch_of_key(keys)``), where
     # materialising them costs more than the rest of a random search
     archs: jax.Array | None = None
+    # [..., B] the incumbent's noise-free validation accuracy (``land.true_valid``) after each
+    # distinct query, when the landscape provides it
+    true_valid: jax.Array | None = None
 
 
 def _incumbent(vals: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -226,6 +229,8 @@ def trajectory(oracle: Oracle, land: Landscape, steps: jax.Array) -> Trajectory:
         keys=oracle.keys,
         num_steps=steps,
         archs=oracle.archs,
+        true_valid=(jnp.where(filled, land.true_valid(inc_arch), nan)
+                    if hasattr(land, "true_valid") else None),
     )
 
 

@@ -154,7 +154,7 @@ def _benchmark(space: SearchSpace, arch: np.ndarray, data_dir) -> dict:
     per dataset with a reason when the space has no table or it is absent."""
     from jaxnas import benchmarks
 
-    loader = benchmarks.BENCHMARKS.get(space.name)
+    loader = benchmarks.default_for(space.name)
     row, reason = benchmark_of(space, arch, data_dir)
     if row is None or loader is None or loader.by_dataset is None:
         names = () if loader is None else loader.datasets
