@@ -11,7 +11,7 @@ from jaxnas.jsonio import json_safe
 
 def add_data_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None,
-                   help="folder with nb201/accuracies.csv and nb201/seeds.npz "
+                   help="data root holding nb201/, nb101/, nb301/ "
                         "(default: $JAXNAS_DATA_DIR, then ../shared/data)")
 
 
