@@ -9,7 +9,9 @@ A name is accepted when it is a canonical name or an unambiguous alias, case-ins
 
 from __future__ import annotations
 
-DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16-120")
+DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16-120", "svhn")
+#: the datasets of NAS-Bench-201's tables
+NB201_DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16-120")
 ALIASES: dict[str, str] = {"imagenet16": "imagenet16-120", "imagenet16_120": "imagenet16-120",
                            "cifar10-valid": "cifar10"}
 _AMBIGUOUS = {"imagenet": "full ImageNet is not supported; NAS-Bench-201's 16x16, 120-class "
@@ -33,4 +35,4 @@ def canonical(dataset: str, known: tuple[str, ...] = DATASETS) -> str:
     return d
 
 
-__all__ = ["ALIASES", "DATASETS", "canonical"]
+__all__ = ["ALIASES", "DATASETS", "NB201_DATASETS", "canonical"]

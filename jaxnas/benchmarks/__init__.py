@@ -186,7 +186,10 @@ def _nb201(name: str) -> Callable:
 def _register_builtin() -> None:
     from jaxnas import datasets
 
-    register("nb201", _nb201("load"), datasets.DATASETS, datasets.canonical,
+    def nb201_dataset(d: str) -> str:
+        return datasets.canonical(d, datasets.NB201_DATASETS)
+
+    register("nb201", _nb201("load"), datasets.NB201_DATASETS, nb201_dataset,
              lookup=_nb201("lookup"), by_dataset=_nb201("by_dataset"), title="NAS-Bench-201")
 
 

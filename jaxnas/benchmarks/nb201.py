@@ -32,7 +32,7 @@ from jaxnas import datasets, paths
 from jaxnas.benchmarks.tabular import Table, make_table
 from jaxnas.spaces import nb201 as space
 
-DATASETS: tuple[str, ...] = datasets.DATASETS  # cifar10, cifar100, imagenet16-120
+DATASETS: tuple[str, ...] = datasets.NB201_DATASETS  # cifar10, cifar100, imagenet16-120
 # dataset name -> column prefix in accuracies.csv and key in seeds.npz
 _CSV_PREFIX = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16-120": "imagenet16"}
 _SEED_KEY = {"cifar10": "cifar10_valid", "cifar100": "cifar100_valtest",

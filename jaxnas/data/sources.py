@@ -24,7 +24,7 @@ import numpy as np
 from jaxnas import datasets
 from jaxnas.datasets import DATASETS
 
-NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120}
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120, "svhn": 10}
 
 # Per-channel mean / std of pixel/255. CIFAR-10: the usual constants; CIFAR-100 and ImageNet16
 # as in AutoDL-Projects (lib/datasets/get_dataset_with_transform.py), which NAS-Bench-201 used.
@@ -34,15 +34,17 @@ MEAN_STD = {
                  tuple(x / 255 for x in (68.2, 65.4, 70.4))),
     "imagenet16-120": (tuple(x / 255 for x in (122.68, 116.66, 104.01)),
                        tuple(x / 255 for x in (63.22, 61.26, 65.09))),
+    # SVHN: RobustDARTS's and darts-pt's constants (utils._data_transforms_svhn)
+    "svhn": ((0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)),
 }
 
 # Crop padding of the training augmentation: pad-4 crops for 32x32 CIFAR, pad-2 for 16x16
 # ImageNet16 (AutoDL-Projects' RandomCrop(16, padding=2)).
-PADDING = {"cifar10": 4, "cifar100": 4, "imagenet16-120": 2}
+PADDING = {"cifar10": 4, "cifar100": 4, "imagenet16-120": 2, "svhn": 4}
 
 # TFDS names; imagenet16-120 is imagenet_resized/16x16 with labels < 120 kept.
 TFDS_NAMES = {"cifar10": "cifar10", "cifar100": "cifar100",
-              "imagenet16-120": "imagenet_resized/16x16"}
+              "imagenet16-120": "imagenet_resized/16x16", "svhn": "svhn_cropped"}
 
 
 class Dataset(NamedTuple):
