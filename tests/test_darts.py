@@ -329,7 +329,7 @@ def test_config_dataclass_is_the_single_source_of_defaults():
     ({"objective": "nope"}, r"^unknown objective 'nope'; choose one of"),
     ({"fix_alpha": True, "second_order": True}, r"exclude each other"),
     ({"space": "nope"}, r"^space 'nope' is not a registered search space; spaces with a "
-                        r"supernet: \['nb201'\]$"),
+                        r"supernet: \[.*'nb201'.*\]$"),
     ({"chanels": 4}, r"^unknown DARTS options \['chanels'\]"),
 ])
 def test_config_bad_values_give_one_line_errors(bad, match):
@@ -351,7 +351,7 @@ def test_config_space_without_supernet_is_refused():
     spaces.register(Flat("flat_no_supernet", ("a", "b"), 2))
     try:
         with pytest.raises(ValueError, match=r"^space 'flat_no_supernet' has no supernet; "
-                                             r"spaces with a supernet: \['nb201'\]$"):
+                                             r"spaces with a supernet: \[.*'nb201'.*\]$"):
             darts.make_config(space="flat_no_supernet")
     finally:
         del spaces.SPACES["flat_no_supernet"]

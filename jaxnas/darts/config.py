@@ -34,7 +34,9 @@ class DartsConfig:
     epochs: int = _opt(50, "search epochs")
     batch_size: int = _opt(64, "images per half-batch (weights and alpha each)")
     channels: int = _opt(16, "C of the supernet")
-    cells: int = _opt(5, "N cells per stage")
+    cells: int = _opt(5, "N cells per stage (NB201-style spaces)")
+    layers: int | None = _opt(None, "cells in total (DARTS-style spaces: darts, darts-7, s1-s4; "
+                                    "default 8), reduction cells at 1/3 and 2/3")
     image_dir: str | None = _opt(None, "folder of the dataset's images (default: TFDS)")
     download: bool = _opt(False, "let TFDS download and prepare the dataset when it is missing "
                                  "(needs internet; without it a missing dataset is an error)")
@@ -78,7 +80,29 @@ class DartsConfig:
         if self.fix_alpha and self.second_order:
             raise ValueError("--fix-alpha and --second-order exclude each other (no alpha update)")
         check_space(self.space)
+        from jaxnas import spaces
+
+        opt = spaces.get(self.space).size_option
+        if opt == "layers" and self.cells != 5:
+            raise ValueError(f"--cells {self.cells} sizes cells-per-stage spaces; the "
+                             f"{self.space!r} supernet is sized by --layers (cells in total)")
+        if opt == "cells" and self.layers is not None:
+            raise ValueError(f"--layers {self.layers} sizes DARTS-style spaces; the "
+                             f"{self.space!r} supernet is sized by --cells (cells per stage)")
+        if self.layers is not None and self.layers < 3:
+            raise ValueError(f"layers={self.layers!r} must be >= 3 (two reduction cells and a "
+                             f"normal one)")
         object.__setattr__(self, "dataset", datasets.canonical(self.dataset))
+
+    @property
+    def size_kwargs(self) -> dict[str, int]:
+        """The depth argument of the space's ``supernet(...)``: ``cells_per_stage`` or
+        ``layers``."""
+        from jaxnas import spaces
+
+        if spaces.get(self.space).size_option == "layers":
+            return {"layers": 8 if self.layers is None else self.layers}
+        return {"cells_per_stage": self.cells}
 
     @property
     def mode(self) -> str:
@@ -105,7 +129,7 @@ class DartsConfig:
 
 # Options added after work directories were first written, with the value that reproduces what
 # those directories hold (before scanned stages, the cells were unrolled).
-LEGACY_DEFAULTS: dict[str, Any] = {"scan": False}
+LEGACY_DEFAULTS: dict[str, Any] = {"scan": False, "layers": None}
 
 # Options that may change between a run and its resumption: where files live and how often to
 # checkpoint. Every other option changes the computation, so a mismatch refuses to resume.

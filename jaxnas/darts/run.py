@@ -66,8 +66,8 @@ def build(config: DartsConfig | Mapping[str, Any]) -> tuple[nn.Module, tuple[Any
 
 def _network(config: DartsConfig, num_classes: int) -> nn.Module:
     return spaces.get(config.space).supernet(
-        channels=config.channels, cells_per_stage=config.cells, num_classes=num_classes,
-        scan=config.scan)
+        channels=config.channels, num_classes=num_classes, scan=config.scan,
+        **config.size_kwargs)
 
 
 def _optimizers(config: DartsConfig, steps_per_epoch: int):

@@ -180,6 +180,11 @@ class SearchSpace(abc.ABC):
     # hands the supernet its own layout. The default implementations below need only
     # :attr:`alpha_shapes`.
 
+    #: the option that sizes the supernet's depth: ``'cells'`` (cells per stage, NAS-Bench-201's
+    #: ``N``) or ``'layers'`` (cells in total, DARTS's ``layers``); :meth:`supernet` takes it as
+    #: ``cells_per_stage`` or ``layers``
+    size_option: str = "cells"
+
     @property
     def alpha_shapes(self) -> Any:
         """Shapes of the architecture weights as a pytree of tuples, or ``None`` (no supernet)."""

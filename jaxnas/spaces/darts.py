@@ -144,6 +144,7 @@ class DartsSpace(SearchSpace):
     arch_shape = (2, NUM_SLOTS, 2)
     num_archs = None
     key_shape = (2,)
+    size_option = "layers"
 
     def __post_init__(self):
         if len(self.candidates) != 2 or any(len(c) != NUM_EDGES for c in self.candidates):
