@@ -183,5 +183,5 @@ def how_to_get(name: str) -> str:
     return f"To get {b.name}: {fix}; `jaxnas data info` lists every option."
 
 
-__all__ = ["BENCHMARKS", "NB201_CACHE", "NB301_CACHE", "Benchmark", "Source", "how_to_get", "locate",
-           "sha256", "status"]
+__all__ = ["BENCHMARKS", "NB201_CACHE", "NB301_CACHE", "Benchmark", "Source", "how_to_get",
+           "locate", "sha256", "status"]

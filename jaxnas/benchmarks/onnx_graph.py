@@ -163,8 +163,9 @@ def read_onnx(source: str | os.PathLike | bytes) -> tuple[Program, dict[str, np.
         ``(program, weights)``, weights as a dict of numpy arrays.
 
     Raises:
-        ValueError: the ``onnx`` package is not installed, or the graph uses an operator or attribute outside :data:`SUPPORTED_OPS`
-            (naming every one), a non-default operator domain, or control flow.
+        ValueError: the ``onnx`` package is not installed, or the graph uses an operator outside
+            :data:`SUPPORTED_OPS` or a non-default domain (naming every one), or an attribute
+            or input type jaxnas does not read.
     """
     try:
         import onnx
@@ -451,6 +452,137 @@ _OPS: dict[str, Callable[..., tuple[Array, ...]]] = {
 assert set(_OPS) | {"Constant"} == SUPPORTED_OPS
 
 
+# --------------------------------------------------------------------------------------------
+# Load-time rewrites (exact: the same values, fewer and cheaper XLA operations).
+# --------------------------------------------------------------------------------------------
+
+#: internal operator of :func:`optimize`: a run of embedding lookups of one input's columns,
+#: concatenated (inputs: the index matrix, the tables flattened into one vector)
+EMBEDDINGS_OP = "jaxnas.Embeddings"
+
+
+def _embeddings(node: Node, x: Array, flat: Array) -> tuple[Array]:
+    """``concat([W_k[x[:, c_k]] for k], axis=1)`` as one gather from the flattened tables."""
+    cols, rows, dims = (np.asarray(node.attr(k), np.int64) for k in ("cols", "rows", "dims"))
+    if np.ndim(x) != 2:
+        raise ValueError(f"{EMBEDDINGS_OP} node {node.outputs[0]!r} takes a [batch, columns] "
+                         f"index matrix, got shape {np.shape(x)}")
+    rows_f, dims_f = np.repeat(rows, dims), np.repeat(dims, dims)  # per output feature
+    starts = np.concatenate([[0], np.cumsum(rows * dims)[:-1]])
+    base_f = np.repeat(starts, dims) + np.concatenate([np.arange(d) for d in dims])
+    codes = jnp.take(x, np.repeat(cols, dims), axis=1)  # [B, F]
+    codes = jnp.where(codes < 0, codes + rows_f, codes)  # ONNX Gather: negative = from the end
+    ok = (codes >= 0) & (codes < rows_f)
+    flat_idx = base_f + jnp.clip(codes, 0, rows_f - 1) * dims_f
+    vals = flat.at[flat_idx].get(mode="promise_in_bounds")
+    return (jnp.where(ok, vals, jnp.nan).astype(flat.dtype),)
+
+
+_OPS[EMBEDDINGS_OP] = _embeddings
+
+
+def _producers(nodes: Sequence[Node]) -> dict[str, Node]:
+    return {o: n for n in nodes for o in n.outputs if o}
+
+
+def _fuse_embeddings(nodes: list[Node], weights: dict[str, np.ndarray],
+                     consts: dict[str, np.ndarray]) -> list[Node]:
+    """Concat inputs that are ``Gather(W_k, Gather(X, c_k, axis=1))`` (W_k a 2-D weight, c_k a
+    constant scalar), consecutive and of the same X, become one :data:`EMBEDDINGS_OP` node."""
+    prod = _producers(nodes)
+
+    def lookup(name: str) -> tuple[str, int, str] | None:  # (X, column, table) of an embedding
+        p = prod.get(name)
+        if p is None or p.op != "Gather" or p.attr("axis", 0) != 0 or len(p.inputs) != 2:
+            return None
+        table, idx = p.inputs
+        q = prod.get(idx)
+        if (table not in weights or weights[table].ndim != 2 or q is None or q.op != "Gather"
+                or q.attr("axis", 0) != 1 or q.inputs[1] not in consts
+                or np.ndim(consts[q.inputs[1]]) != 0 or q.inputs[0] in prod):
+            return None
+        return q.inputs[0], int(consts[q.inputs[1]]), table
+
+    out: list[Node] = []
+    for n in nodes:
+        if n.op != "Concat" or n.attr("axis") not in (1, -1):
+            out.append(n)
+            continue
+        # consecutive Concat inputs that are lookups into the same X, grouped
+        groups: list[list[tuple[str, tuple[str, int, str] | None]]] = []
+        for i in n.inputs:
+            e = lookup(i)
+            head = groups[-1][0][1] if groups else None
+            if e is not None and head is not None and head[0] == e[0]:
+                groups[-1].append((i, e))
+            else:
+                groups.append([(i, e)])
+        new_inputs: list[str] = []
+        for g in groups:
+            if len(g) == 1:
+                new_inputs.append(g[0][0])
+                continue
+            name = f"{n.outputs[0]}/embeddings_{len(new_inputs)}"
+            tables = [e[2] for _, e in g]
+            weights[name + "/tables"] = np.concatenate([weights[t].ravel() for t in tables])
+            attrs = (("cols", tuple(e[1] for _, e in g)),
+                     ("rows", tuple(weights[t].shape[0] for t in tables)),
+                     ("dims", tuple(weights[t].shape[1] for t in tables)))
+            out.append(Node(EMBEDDINGS_OP, (g[0][1][0], name + "/tables"), (name,), attrs))
+            new_inputs.append(name)
+        out.append(dataclasses.replace(n, inputs=tuple(new_inputs)))
+    return out
+
+
+def _pretranspose(nodes: list[Node], weights: dict[str, np.ndarray]) -> list[Node]:
+    """``Gemm(A, W, transB=1)`` with a weight W: stores W transposed once, at load time (else
+    XLA transposes the weight on every call when it is an argument rather than a constant)."""
+    out = []
+    for n in nodes:
+        b = n.inputs[1] if n.op == "Gemm" else None
+        if b in weights and weights[b].ndim == 2 and n.attr("transB", 0):
+            t = f"{b}/transposed"
+            weights.setdefault(t, np.ascontiguousarray(weights[b].T))
+            attrs = tuple((k, 0 if k == "transB" else v) for k, v in n.attrs)
+            n = Node(n.op, (n.inputs[0], t, *n.inputs[2:]), n.outputs, attrs)
+        out.append(n)
+    return out
+
+
+def _prune(nodes: list[Node], outputs: Sequence[str]) -> list[Node]:
+    """Drops nodes none of whose outputs is used."""
+    needed = set(outputs)
+    keep = []
+    for n in reversed(nodes):
+        if any(o in needed for o in n.outputs):
+            keep.append(n)
+            needed.update(i for i in n.inputs if i)
+    return keep[::-1]
+
+
+def optimize(model: OnnxModel) -> OnnxModel:
+    """Exact load-time rewrites of a graph for speed (host-side, once).
+
+    * runs of embedding lookups feeding a ``Concat`` (``Gather(W_k, Gather(X, c_k, axis=1))``)
+      become one gather from the flattened tables (:data:`EMBEDDINGS_OP`), instead of two
+      small operations per column;
+    * ``Gemm`` weights with ``transB=1`` are stored transposed;
+    * nodes and weights nothing uses any more are dropped.
+
+    The outputs are the same values (the same products and sums, copied table entries); only
+    XLA's operation count and per-call weight copies change.
+    """
+    weights = {k: np.asarray(v) for k, v in model.weights.items()}
+    consts = model.program.const_arrays()
+    nodes = _fuse_embeddings(list(model.program.nodes), weights, consts)
+    nodes = _pretranspose(nodes, weights)
+    nodes = _prune(nodes, model.program.outputs)
+    used = {i for n in nodes for i in n.inputs}
+    program = dataclasses.replace(model.program, nodes=tuple(nodes))
+    return OnnxModel(weights={k: jnp.asarray(v) for k, v in weights.items() if k in used},
+                     program=program)
+
+
 def run(model: OnnxModel, *inputs: jax.Array | np.ndarray) -> tuple[jax.Array, ...]:
     """Evaluates the graph on its inputs (pure, jit/vmap-able).
 
@@ -483,7 +615,7 @@ def run(model: OnnxModel, *inputs: jax.Array | np.ndarray) -> tuple[jax.Array, .
         while args and args[-1] is None:  # trailing optional inputs left out
             args.pop()
         outs = fn(node, *args)
-        for name, v in zip(node.outputs, outs):
+        for name, v in zip(node.outputs, outs, strict=False):  # unused trailing outputs
             if name:
                 env[name] = v
     return tuple(jnp.asarray(env[o]) for o in prog.outputs)
@@ -494,5 +626,5 @@ def input_names(model: OnnxModel) -> Sequence[str]:
     return [n for n, _ in model.program.inputs]
 
 
-__all__ = ["FORMAT_VERSION", "SUPPORTED_OPS", "Node", "OnnxModel", "Program", "from_arrays",
-           "input_names", "load_onnx", "read_onnx", "run", "to_arrays"]
+__all__ = ["EMBEDDINGS_OP", "FORMAT_VERSION", "SUPPORTED_OPS", "Node", "OnnxModel", "Program",
+           "from_arrays", "input_names", "load_onnx", "optimize", "read_onnx", "run", "to_arrays"]
