@@ -84,6 +84,7 @@ _EDGE_SRC = np.array([s for i in range(NUM_NODES) for s in range(i + 2)], np.int
 assert tuple(np.flatnonzero(_EDGE_SRC == 0)) == EDGE_OFFSET
 
 
+@jax.tree_util.register_static  # a jit argument without static_argnames, like the Surrogate
 @dataclasses.dataclass(frozen=True, eq=False)
 class Encoding:
     """YAHPO's integer code of every value of every column (from ``encoding_v2.json``).
@@ -222,6 +223,7 @@ def x_cat_of(encoding: Encoding | Surrogate, arch: jax.Array,
     """
     if isinstance(encoding, Surrogate):
         encoding = encoding.encoding
+    table = encoding.edge_table(ops)  # [2, 14, K]; checks the op names first
     arch = _check_arch(arch)
     batch = arch.shape[:-3]
     inp, op = arch[..., 0], arch[..., 1]  # [..., 2, 8]
@@ -234,7 +236,6 @@ def x_cat_of(encoding: Encoding | Surrogate, arch: jax.Array,
     op0, op1 = op[..., slot0], op[..., slot1]  # [..., 2, 14]
     sel = jnp.where(inp[..., slot0] == _EDGE_SRC, op0,
                     jnp.where(inp[..., slot1] == _EDGE_SRC, op1, -1))
-    table = encoding.edge_table(ops)  # [2, 14, K]
     k = len(ops)
     cell = np.arange(len(CELLS))[:, None]
     edge = np.arange(NUM_EDGES)[None, :]
@@ -427,7 +428,7 @@ def load(data_dir: str | os.PathLike | None = None, *, write_cache: bool = True,
         try:
             with np.load(cache) as z:
                 arrays = {k: z[k] for k in z.files}
-        except (OSError, KeyError, zipfile.BadZipFile, EOFError, json.JSONDecodeError) as e:
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
             raise ValueError(f"corrupt jaxnas cache {cache} ({type(e).__name__}: {e}); delete it "
                              f"and convert again (`jaxnas data convert nb301 PATH`)") from e
         return from_arrays(arrays, optimize)
