@@ -240,6 +240,16 @@ def test_vmap_equals_the_batched_call(surrogate):
     np.testing.assert_allclose(mapped, predict(surrogate, archs, epochs)[:, 0] * 100, rtol=1e-6)
 
 
+def test_large_batches_run_in_chunks_with_the_same_values(surrogate, session):
+    archs = random_archs(np.random.default_rng(9), N)
+    epochs = np.resize(EPOCHS, N)
+    chunked = jax.jit(nb301.predict, static_argnames="chunk")(surrogate, archs, epochs, chunk=48)
+    assert "while" in jax.jit(nb301.predict, static_argnames="chunk").lower(
+        surrogate, archs, epochs, chunk=48).as_text()  # 3 steps of 48 rows (16 padded)
+    np.testing.assert_allclose(chunked, predict(surrogate, archs, epochs), rtol=1e-6, atol=1e-6)
+    assert_outputs_close(chunked, ort_predict(session, x_cat_of(surrogate, archs), epochs))
+
+
 def test_one_compile_per_shape(surrogate, files):
     @jax.jit
     @chex.assert_max_traces(n=1)
