@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnas import paths
 from jaxnas.benchmarks import nb301
 
 
@@ -73,7 +74,7 @@ def main() -> None:
 
     surrogate = nb301.load(args.data_dir, write_cache=False)
     raw = nb301.load(args.data_dir, write_cache=False, optimize=False)
-    model_path = nb301.paths.find_file(nb301.MODEL_FILE, args.data_dir)
+    model_path = paths.find_file(nb301.MODEL_FILE, args.data_dir)
     session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
     columns = jax.jit(nb301.predict_columns, static_argnames="chunk")
     predict = jax.jit(nb301.predict)
