@@ -48,6 +48,7 @@ class Benchmark:
 
 
 NB201_CACHE = "nb201_jaxnas.npz"
+NB301_CACHE = "nb301_jaxnas.npz"
 
 BENCHMARKS: dict[str, Benchmark] = {
     "nb201": Benchmark(
@@ -80,19 +81,23 @@ BENCHMARKS: dict[str, Benchmark] = {
     "nb301": Benchmark(
         name="nb301",
         what="NAS-Bench-301 surrogate of the DARTS space (YAHPO Gym's ONNX model)",
-        file_sets=(("nb301/model_v2.onnx",),),
+        file_sets=((NB301_CACHE,), ("nb301/model_v2.onnx", "nb301/encoding_v2.json")),
         sources=(
             Source(
                 name="nb301/model_v2.onnx",
                 page="https://github.com/slds-lmu/yahpo_data",
                 size="2,781,646 bytes",
                 checksum="sha256:e7168d495cf7fe6419b69234a052571536c2a5f6d7a8a2aead4e9d04dffac1d6",
-                convert="",
-                note="copy it (with encoding_v2.json) into DATA/nb301/; used as is",
+                convert="pip install 'jaxnas[nb301]' && jaxnas data convert nb301 nb301/",
+                note="YAHPO Gym's surrogate (Apache-2.0); download it with nb301/encoding_v2.json "
+                     "(6,706 bytes, sha256:b16bb8db9aa5a9b688cd97e782643abe96bd166baa445675f57cb"
+                     "cf5e6128a98) into one folder; read as is where onnx is installed",
             ),
         ),
         sha256={"nb301/model_v2.onnx":
-                "e7168d495cf7fe6419b69234a052571536c2a5f6d7a8a2aead4e9d04dffac1d6"},
+                "e7168d495cf7fe6419b69234a052571536c2a5f6d7a8a2aead4e9d04dffac1d6",
+                "nb301/encoding_v2.json":
+                "b16bb8db9aa5a9b688cd97e782643abe96bd166baa445675f57cbcf5e6128a98"},
     ),
     "nb101": Benchmark(
         name="nb101",
@@ -178,5 +183,5 @@ def how_to_get(name: str) -> str:
     return f"To get {b.name}: {fix}; `jaxnas data info` lists every option."
 
 
-__all__ = ["BENCHMARKS", "NB201_CACHE", "Benchmark", "Source", "how_to_get", "locate",
-           "sha256", "status"]
+__all__ = ["BENCHMARKS", "NB201_CACHE", "NB301_CACHE", "Benchmark", "Source", "how_to_get",
+           "locate", "sha256", "status"]

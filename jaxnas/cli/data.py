@@ -2,6 +2,7 @@
 
     jaxnas data info [--data-dir DIR] [--json]
     jaxnas data convert nb201 PATH [--data-dir DIR] [--json]
+    jaxnas data convert nb301 PATH [--data-dir DIR] [--json]
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ def register(sub) -> None:
     conv = dsub.add_parser(
         "convert", help="convert an official benchmark file into jaxnas's cache",
         description="Converts an official file once into the compact cache jaxnas reads "
-                    "without torch, written into the data folder under the name jaxnas looks "
-                    "for (DATA/nb201_jaxnas.npz).")
-    conv.add_argument("benchmark", choices=["nb201"], help="which benchmark")
-    conv.add_argument("path", help="NATS-tss-v1_0-3ffb9-simple(.tar) (NATS-Bench topology "
-                      "archive, no torch needed) or NAS-Bench-201-v1_1-096897.pth (needs "
-                      "`pip install 'jaxnas[nb201]'`)")
+                    "without torch or onnx, written into the data folder under the name jaxnas "
+                    "looks for (DATA/nb201_jaxnas.npz, DATA/nb301_jaxnas.npz).")
+    conv.add_argument("benchmark", choices=["nb201", "nb301"], help="which benchmark")
+    conv.add_argument("path", help="nb201: NATS-tss-v1_0-3ffb9-simple(.tar) (NATS-Bench "
+                      "topology archive, no torch needed) or NAS-Bench-201-v1_1-096897.pth (needs "
+                      "`pip install 'jaxnas[nb201]'`); nb301: YAHPO's model_v2.onnx, or its "
+                      "folder, with encoding_v2.json beside it (needs `pip install "
+                      "'jaxnas[nb301]'`)")
     conv.add_argument("--data-dir", default=None, help="write the cache here (default: "
                       "$JAXNAS_DATA_DIR, else ~/.jaxnas/data)")
     add_json(conv)
@@ -81,7 +84,11 @@ def _convert(args) -> int:
     out_dir = paths.write_dir(args.data_dir)
     out = out_dir / official.NB201_CACHE
     t0 = time.perf_counter()
-    if src.suffix == ".pth":
+    if args.benchmark == "nb301":
+        from jaxnas.benchmarks import nb301
+
+        written = nb301.convert(src, out_dir / official.NB301_CACHE)
+    elif src.suffix == ".pth":
         from jaxnas.benchmarks import nb201
 
         try:
