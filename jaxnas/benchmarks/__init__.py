@@ -171,16 +171,22 @@ def canonical_dataset(name: str, dataset: str) -> str:
     return get(name).canonical_dataset(dataset)
 
 
-def _nb201(name: str) -> Callable:
-    """``jaxnas.benchmarks.nb201.<name>``, imported on first call (``python -m
-    jaxnas.benchmarks.nb201`` runs that module as ``__main__``)."""
+def _lazy(module: str, name: str) -> Callable:
+    """``jaxnas.benchmarks.<module>.<name>``, imported on first call (``python -m
+    jaxnas.benchmarks.nb201`` runs that module as ``__main__``; surrogates import onnx
+    machinery only when used)."""
 
-    def call(*args):
-        from jaxnas.benchmarks import nb201
+    def call(*args, **kwargs):
+        import importlib
 
-        return getattr(nb201, name)(*args)
+        return getattr(importlib.import_module(f"jaxnas.benchmarks.{module}"), name)(*args,
+                                                                                     **kwargs)
 
     return call
+
+
+def _nb201(name: str) -> Callable:
+    return _lazy("nb201", name)
 
 
 def _register_builtin() -> None:
@@ -191,6 +197,10 @@ def _register_builtin() -> None:
 
     register("nb201", _nb201("load"), datasets.NB201_DATASETS, nb201_dataset,
              lookup=_nb201("lookup"), by_dataset=_nb201("by_dataset"), title="NAS-Bench-201")
+    register("nb301", _lazy("nb301", "load_benchmark"), ("cifar10",), space="darts",
+             lookup=_lazy("nb301", "lookup"), by_dataset=_lazy("nb301", "by_dataset"),
+             noises=("denoised", "gaussian"), has_test=False,
+             title="NB301 (YAHPO surrogate)")
 
 
 _register_builtin()

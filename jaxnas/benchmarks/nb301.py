@@ -48,11 +48,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnas import paths
-from jaxnas.benchmarks import official, onnx_graph
+from jaxnas.benchmarks import official, onnx_graph, surrogate
+from jaxnas.spaces.darts import DARTS_OPS  # op names of the ``darts`` space, in index order
 
-#: op names of the ``darts`` space, in its index order (as ``jaxnas.spaces.darts.DARTS_OPS``)
-DARTS_OPS: tuple[str, ...] = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
-                              "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 CELLS: tuple[str, ...] = ("normal", "reduce")
 NUM_NODES = 4  # intermediate nodes per cell
 NUM_EDGES = 14  # DARTS edges per cell
@@ -484,6 +482,52 @@ def load(data_dir: str | os.PathLike | None = None, *, write_cache: bool = True,
             warnings.warn(f"could not write the NB301 cache {out} ({e}); the ONNX model is "
                           f"converted again on every load", stacklevel=2)
     return from_arrays(arrays, optimize)
+
+
+# --------------------------------------------------------------------------------------------
+# The registered benchmark ``nb301`` (space ``darts``): a jaxnas surrogate benchmark.
+# --------------------------------------------------------------------------------------------
+
+DATASETS: tuple[str, ...] = ("cifar10",)
+
+
+def _valid_percent(params: Surrogate, archs: jax.Array) -> jax.Array:
+    """Validation accuracy (%) at the last epoch of ``darts`` genotypes (static, hashable)."""
+    return valid_accuracy(params, archs, MAX_EPOCH, DARTS_OPS)
+
+
+def load_benchmark(dataset: str = "cifar10",
+                   data_dir: str | os.PathLike | None = None) -> surrogate.Surrogate:
+    """The ``nb301`` benchmark: :func:`load`'s surrogate as a
+    :class:`jaxnas.benchmarks.surrogate.Surrogate` over the ``darts`` space (validation accuracy
+    in percent at epoch 98), searched like a table inside jit."""
+    from jaxnas import spaces
+
+    if dataset != "cifar10":
+        raise ValueError(f"NAS-Bench-301 covers CIFAR-10 only, got dataset {dataset!r}")
+    return surrogate.Surrogate(space=spaces.get("darts"), predict=_valid_percent,
+                               params=load(data_dir), name="nb301")
+
+
+def lookup(arch, data_dir: str | os.PathLike | None = None, epoch: int = MAX_EPOCH) -> dict:
+    """The surrogate's prediction for one genotype (``int[2, 8, 2]`` or a ``Genotype(...)``
+    string) at ``epoch`` (1..98): ``{'arch', 'epoch', 'valid_accuracy' (%),
+    'valid_cross_entropy', 'runtime_s'}``."""
+    from jaxnas import spaces
+
+    space = spaces.get("darts")
+    a = space.parse(arch)
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 1 <= epoch <= MAX_EPOCH:
+        raise ValueError(f"--epoch {epoch!r}: the NB301 surrogate was fitted on epochs 1.."
+                         f"{MAX_EPOCH}")
+    y = np.asarray(predict(load(data_dir), jnp.asarray(a), float(epoch), DARTS_OPS), np.float64)
+    return {"arch": space.to_string(a), "epoch": epoch, "valid_accuracy": float(y[0] * 100),
+            "valid_cross_entropy": float(y[1]), "runtime_s": float(y[2])}
+
+
+def by_dataset(record: dict) -> dict[str, dict[str, float]]:
+    """``{'cifar10': {'valid': %}}`` of a :func:`lookup` record (no test accuracy)."""
+    return {"cifar10": {"valid": record["valid_accuracy"]}}
 
 
 __all__ = ["ARCH_SHAPE", "CACHE_NAME", "COLUMNS", "DARTS_OPS", "EDGE_OFFSET", "INVALID_CODE",

@@ -84,10 +84,20 @@ class SurrogateLandscape:
         """The validation accuracy this trial observes for ``arch`` (``[..., *arch_shape]``)."""
         v = self.bench.valid(arch)
         if self.std:
-            key = self.space.arch_key(jnp.asarray(arch, self.space.arch_dtype))
-            v = v + jnp.float32(self.std) * gaussian_of_key(self.salt, key,
-                                                            len(self.space.key_shape))
+            v = v + self.noise(self.space.arch_key(jnp.asarray(arch, self.space.arch_dtype)))
         return v
+
+    def noise(self, key: jax.Array) -> jax.Array:
+        """The noise this trial adds to the architectures with keys ``key`` (``[...,
+        *key_shape] -> [...]``), 0 without gaussian noise."""
+        if not self.std:
+            return jnp.zeros(jnp.shape(key)[: jnp.ndim(key) - len(self.space.key_shape)])
+        return jnp.float32(self.std) * gaussian_of_key(self.salt, key, len(self.space.key_shape))
+
+    def denoise(self, values: jax.Array, key: jax.Array) -> jax.Array:
+        """True values of architectures from the values this trial observed for them and their
+        keys (no model evaluation): ``values - noise(key)``."""
+        return values - self.noise(key)
 
     def test(self, arch: jax.Array) -> jax.Array:
         """The true (denoised) validation accuracy of ``arch``: there is no test accuracy."""

@@ -383,11 +383,6 @@ class DartsSpace(SearchSpace):
         k = jnp.minimum((u * n).astype(jnp.int32), n - 1)
         return jnp.asarray(lst)[cell, edge, k]
 
-    @functools.partial(jax.jit, static_argnums=0)
-    def mutate(self, key: jax.Array, arch: jax.Array) -> jax.Array:
-        """One uniformly random valid neighbour of ``arch``. Consumes ``key``."""
-        return super().mutate(key, arch)
-
     @functools.cached_property
     def _moves(self) -> tuple[np.ndarray, ...]:
         """The static neighbour moves: ``(cell, slot, is_input, k)`` per row, naszilla's order
@@ -400,8 +395,8 @@ class DartsSpace(SearchSpace):
                 rows += [(c, j, 1, k) for k in range(j // 2)]
         return tuple(np.array(col, np.int32) for col in zip(*rows, strict=True))
 
-    @functools.partial(jax.jit, static_argnums=0)
-    def neighbours(self, arch: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def _move_pairs(self, arch: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+        """Every neighbour move as ``(cell, slot, new (input, op) pair [M, 2], valid [M])``."""
         arch = jnp.asarray(arch, jnp.int32)
         cell, slot, is_input, k = (jnp.asarray(x) for x in self._moves)
         lst, cnt = self._allowed_list
@@ -416,18 +411,34 @@ class DartsSpace(SearchSpace):
         new_op = lst[cell, edge, (pos + 1 + k) % jnp.maximum(n_ops, 1)]
         op_valid = k < n_ops - 1
         # input change: the k-th node in 0..node+1 other than this slot's and its sibling's input
-        cand = jnp.arange(NUM_NODES + 1)
-        free = (cand[None] <= node[:, None] + 1) & (cand[None] != inp[:, None]) & (
-            cand[None] != sib[:, None])
-        new_inp = jax.vmap(nth_valid)(free, k)
+        # (k < node here, so at most two skips: k, then +1 past each smaller excluded input)
+        lo, hi = jnp.minimum(inp, sib), jnp.maximum(inp, sib)
+        new_inp = k + (k >= lo)
+        new_inp = new_inp + (new_inp >= hi)
         allowed = jnp.asarray(self._allowed)
         in_valid = allowed[cell, jnp.asarray(EDGE_OFFSET)[node] + new_inp, op]
         new_pair = jnp.where((is_input == 1)[:, None], jnp.stack([new_inp, op], -1),
                              jnp.stack([inp, new_op], -1))
         valid = jnp.where(is_input == 1, in_valid, op_valid)
+        return cell, slot, new_pair, valid
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def neighbours(self, arch: jax.Array) -> tuple[jax.Array, jax.Array]:
+        arch = jnp.asarray(arch, jnp.int32)
+        cell, slot, new_pair, valid = self._move_pairs(arch)
         out = jnp.broadcast_to(arch, (cell.shape[0], *self.arch_shape))
         out = out.at[jnp.arange(cell.shape[0]), cell, slot].set(new_pair)
         return out, valid
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def mutate(self, key: jax.Array, arch: jax.Array) -> jax.Array:
+        """One uniformly random valid neighbour of ``arch`` (one slot's operation or input
+        changed), without building the whole neighbourhood. Consumes ``key``."""
+        arch = jnp.asarray(arch, jnp.int32)
+        cell, slot, new_pair, valid = self._move_pairs(arch)
+        m = nth_valid(valid, jax.random.randint(key, (), 0, jnp.maximum(
+            jnp.sum(valid, dtype=jnp.int32), 1)))
+        return arch.at[cell[m], slot[m]].set(new_pair[m])
 
     # ---- supernet --------------------------------------------------------------------------
 
