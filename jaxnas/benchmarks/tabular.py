@@ -252,6 +252,19 @@ class Landscape:
         """Test accuracy of ``arch`` (``[..., *arch_shape] -> [...]``)."""
         return self.test_of_key(self.space.arch_key(arch))
 
+    def valid_draw(self, arch: jax.Array, draw: jax.Array) -> jax.Array:
+        """Validation accuracy of the ``draw``-th evaluation of ``arch`` in this trial.
+
+        Draw 0 is :meth:`valid`. Later draws re-train the architecture: a noise model that
+        draws a training seed (``standard``) draws it afresh and independently for every
+        draw, as naszilla's noisy queries (``deterministic=False``) do at every call;
+        deterministic models (``denoised``, ``random``) give the same value every time.
+        """
+        d = jnp.asarray(draw).astype(jnp.uint32)
+        salt = jnp.where(d == 0, self.table.salt,
+                         hash32(self.table.salt ^ hash32(d * jnp.uint32(0x9E3779B9))))
+        return noisy_valid(self.table._replace(salt=salt), self.space.arch_key(arch))
+
 
 def make_landscape(key: jax.Array, table: Table, noise: str | NoiseModel) -> Landscape:
     """This trial's landscape under a noise model (a name or a :data:`NoiseModel`, static).

@@ -14,7 +14,7 @@ def tabular_spaces() -> list[str]:
 
 def register(sub) -> None:
     from jaxnas.benchmarks.tabular import NOISE_MODELS
-    from jaxnas.search import ALGORITHMS, NA_ALGORITHMS
+    from jaxnas.search import ALGORITHMS, NA_ALGORITHMS, PROTOCOLS
 
     p = sub.add_parser(
         "search",
@@ -31,6 +31,16 @@ def register(sub) -> None:
                    help="search space, one with a tabular benchmark (default: nb201)")
     p.add_argument("--algo", default="local_search",
                    help=f"one or a comma list of: {', '.join(sorted(ALGORITHMS))}")
+    p.add_argument("--protocol", default="jaxnas", choices=PROTOCOLS,
+                   help="whose rules: jaxnas (default; the budget counts distinct "
+                        "architectures, local search follows the paper's local-search map) or "
+                        "naszilla (the reference code's algorithms and charging: local search "
+                        "from the best of 10 random starts skipping queried neighbours, "
+                        "evolution charging every child; *_continue variants)")
+    p.add_argument("--test-split", default=None, metavar="SPLIT",
+                   help="which test accuracy to report where the benchmark has several "
+                        "(nb201 cifar100 / imagenet16-120: x-test (default) | ori-test, the "
+                        "whole original test set naszilla reports; cifar10: ori-test only)")
     na = p.add_argument_group(
         "neighbourhood-aware options",
         f"passed to {', '.join(NA_ALGORITHMS)} only; with a mixed --algo list the other "
@@ -91,7 +101,7 @@ def run(args) -> int:
         check_plot_path(args.plot)  # before the computation, not after it
     results = compare(algos, dataset, args.noise, args.trials, args.budget, args.seed,
                       args.data_dir, progress=True, algo_kwargs=na_options(args, algos),
-                      space=args.space)
+                      space=args.space, protocol=args.protocol, test_split=args.test_split)
     if args.plot:
         plot(results, args.plot, benchmark="NAS-Bench-201" if args.space == "nb201"
              else args.space)
@@ -110,8 +120,10 @@ def run(args) -> int:
     for q in marks:
         rows.append([q] + [f"{r['test_mean'][q - 1]:.2f} +- {r['test_std'][q - 1]:.2f}"
                            for r in results])
+    split = results[0]["test_split"]
     print(f"test accuracy (%) of the incumbent, mean +- std over {args.trials} trials "
-          f"({args.space} {results[0]['dataset']}, {args.noise} noise)")
+          f"({args.space} {results[0]['dataset']}, {args.noise} noise, {args.protocol} protocol"
+          f"{', ' + split + ' test split' if split else ''})")
     print_table(rows, ["queries"] + [r["algo"] for r in results])
     print("flatness of the returned architectures (mean over trials of their neighbours' "
           "test accuracy, mean / std): " + ", ".join(

@@ -16,8 +16,9 @@ import numpy as np
 
 from jaxnas import benchmarks, spaces
 from jaxnas.analysis import neighbourhood as nbh
+from jaxnas.benchmarks.splits import reported_split, with_test_split
 from jaxnas.benchmarks.tabular import Table, check_noise
-from jaxnas.search import NA_ALGORITHMS, base, get_algorithm
+from jaxnas.search import NA_ALGORITHMS, base, check_algorithm, get_algorithm
 from jaxnas.spaces.base import SearchSpace
 
 
@@ -126,7 +127,8 @@ def check_options(space: SearchSpace, algo_kwargs: Mapping[str, Mapping]) -> Non
 def compare(algos: Sequence[str], dataset: str = "cifar10", noise: str = "standard",
             trials: int = 1000, budget: int = 300, seed: int = 0, data_dir=None,
             progress: bool = True, algo_kwargs: Mapping[str, Mapping] | None = None,
-            space: str | SearchSpace = "nb201") -> list[dict]:
+            space: str | SearchSpace = "nb201", protocol: str = "jaxnas",
+            test_split: str | None = None) -> list[dict]:
     """Runs every named algorithm on the same trials (same keys) and returns their summaries.
 
     Args:
@@ -135,6 +137,11 @@ def compare(algos: Sequence[str], dataset: str = "cifar10", noise: str = "standa
             :func:`jaxnas.search.get_algorithm` and reported under ``"options"``.
         space: the search space (a registered name or a space) whose tabular benchmark
             (:data:`jaxnas.benchmarks.BENCHMARKS`) is searched.
+        protocol: ``'jaxnas'`` (default) or ``'naszilla'`` (:mod:`jaxnas.search.protocol`),
+            reported under ``"protocol"``.
+        test_split: the benchmark's test split to report (:mod:`jaxnas.benchmarks.splits`,
+            e.g. ``'ori-test'``; default: the loader's), reported under ``"test_split"``
+            (``None`` when the benchmark names none).
     """
     space = spaces.get(space)
     loader = benchmarks.get(space.name)
@@ -149,8 +156,13 @@ def compare(algos: Sequence[str], dataset: str = "cifar10", noise: str = "standa
         raise ValueError(f"budget {budget} exceeds the {space.num_archs} architectures of the "
                          f"space {space.name!r}")
     check_noise(noise)
+    for name in algos:
+        check_algorithm(name, protocol)
     check_options(space, algo_kwargs)
     bench = loader.load(dataset, data_dir)
+    bench = with_test_split(bench, test_split,
+                            f"{space.name} {loader.canonical_dataset(dataset)}")
+    split = reported_split(bench)
     if bench.space != space:
         raise ValueError(f"the {space.name!r} benchmark loader returned a table of space "
                          f"{bench.space.name!r}")
@@ -158,14 +170,14 @@ def compare(algos: Sequence[str], dataset: str = "cifar10", noise: str = "standa
     out = []
     for i, name in enumerate(algos, start=1):
         opts = dict(algo_kwargs.get(name, {}))
-        algo = get_algorithm(name, **opts)
+        algo = get_algorithm(name, protocol, **opts)
         if progress:
             print(f"[{i}/{len(algos)}] {name}: {trials} trials x {budget} queries ...",
                   file=sys.stderr, flush=True)
         traj, c, r = run_timed(algo, key, bench, noise, trials, budget)
         s = summarize(name, traj, c, r, trials, budget, space, test=bench.test)
         s.update(dataset=loader.canonical_dataset(dataset), noise=noise, seed=seed,
-                 options=opts)
+                 options=opts, protocol=protocol, test_split=split)
         if progress:
             print(f"    compile {c:.2f} s, run {r:.3f} s, final test {s['final_test_mean']:.3f}"
                   f" +- {s['final_test_std']:.3f}", file=sys.stderr, flush=True)
