@@ -14,8 +14,8 @@ Besides ``valid``/``test``/``seed_dev``/``num_seeds`` (200-epoch accuracies) a t
 ``valid_12``, ``test_12`` (12-epoch accuracies), ``seeds`` (per-seed values, NaN where
 missing), ``index`` (official index of every code) and ``code`` (code of every official index)
 as extra arrays, and its named test splits (:mod:`jaxnas.benchmarks.splits`): ``test@ori-test``
-for CIFAR-10; ``test@x-test`` (the default ``test``) and ``test@ori-test`` for CIFAR-100 and
-ImageNet16-120.
+for CIFAR-10 (``test@x-test`` all NaN: none); ``test@x-test`` (the default ``test``) and
+``test@ori-test`` for CIFAR-100 and ImageNet16-120.
 """
 
 from __future__ import annotations
@@ -140,9 +140,11 @@ def load(dataset: str = "cifar10", data_dir: str | os.PathLike | None = None) ->
     seeds = raw["seeds_" + _SEED_KEY[d]][order]
     valid, test = raw[f"{p}_valid_200"][order], raw[f"{p}_test_200"][order]
     # named test splits (jaxnas.benchmarks.splits): CIFAR-10's test is the whole original test
-    # set; CIFAR-100's and ImageNet16-120's is its x-test half, and the whole set (ori-test) is
-    # the mean of the x-valid and x-test halves, evaluated with the same model
-    splits = ({"test@ori-test": test} if d == "cifar10" else
+    # set (its x-test is NaN: none, so every dataset's table has the same pytree structure);
+    # CIFAR-100's and ImageNet16-120's is the x-test half, and the whole set (ori-test) is the
+    # mean of the x-valid and x-test halves, evaluated with the same model
+    splits = ({"test@ori-test": test, "test@x-test": np.full_like(test, np.nan)}
+              if d == "cifar10" else
               {"test@x-test": test, "test@ori-test": ((valid.astype(np.float64) + test) / 2)
                .astype(np.float32)})
     return make_table(

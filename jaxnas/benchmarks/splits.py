@@ -9,6 +9,9 @@ whole original test set, which naszilla reports. Both halves (``x-valid``, the v
 and ``x-test``) are evaluated with the same trained model and have the same size, so
 ``ori-test = (x-valid + x-test) / 2`` per architecture. CIFAR-10 has ``ori-test`` only (the
 model trained on the whole train set).
+
+A split whose array is all NaN is not available: a loader can give every dataset's table the
+same extra arrays (the same pytree structure, so one compiled search runs on all of them).
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ PREFIX = "test@"
 
 
 def named_splits(table: Table) -> dict[str, jax.Array]:
-    """The named test splits of ``table``: ``{split: [N] test accuracies}`` (may be empty)."""
-    return {k[len(PREFIX):]: v for k, v in table.extra.items() if k.startswith(PREFIX)}
+    """The available named test splits of ``table``: ``{split: [N] test accuracies}`` (may be
+    empty; host side)."""
+    return {k[len(PREFIX):]: v for k, v in table.extra.items()
+            if k.startswith(PREFIX) and not np.all(np.isnan(np.asarray(v)))}
 
 
 def reported_split(table: Table) -> str | None:
