@@ -115,19 +115,27 @@ def main() -> None:
     protocols = args.protocol.split(",")
     names = args.algo.split(",") if args.algo else sorted(ALGORITHMS)
     runs = [(n, p) for p in protocols for n in names if p in ALGORITHM_PROTOCOLS[n]]
+    compiled = {}
     for name, protocol in runs:
-        compiled, comp = compile_run(get_algorithm(name, protocol), jax.random.key(0), bench,
-                                     "standard", args.trials, args.budget)
-        best_run = float("inf")
-        for r in range(max(2, args.repeats // 2)):
+        compiled[name, protocol] = compile_run(get_algorithm(name, protocol), jax.random.key(0),
+                                               bench, "standard", args.trials, args.budget)
+    # timed in interleaved rounds (every algorithm once per round), so that a machine whose
+    # speed drifts (shared CPUs) slows every algorithm alike; best round per algorithm
+    best = dict.fromkeys(runs, float("inf"))
+    traj = {}
+    for r in range(max(2, args.repeats // 2)):
+        for run in runs:
             t0 = time.perf_counter()
-            traj = jax.block_until_ready(compiled(jax.random.key(r), bench))
-            best_run = min(best_run, time.perf_counter() - t0)
+            traj[run] = jax.block_until_ready(compiled[run][0](jax.random.key(r), bench))
+            best[run] = min(best[run], time.perf_counter() - t0)
+    for (name, protocol), t in best.items():
+        tr = traj[name, protocol]
         label = name if protocol == "jaxnas" else f"{protocol}:{name}"
         res["search"][label] = {"trials": args.trials, "budget": args.budget, "noise": "standard",
-                                "protocol": protocol, "run_s": best_run, "compile_s": comp,
-                                "mean_steps": float(np.mean(np.asarray(traj.num_steps))),
-                                "final_test_mean": float(np.nanmean(np.asarray(traj.test)[:, -1]))}
+                                "protocol": protocol, "run_s": t,
+                                "compile_s": compiled[name, protocol][1],
+                                "mean_steps": float(np.mean(np.asarray(tr.num_steps))),
+                                "final_test_mean": float(np.nanmean(np.asarray(tr.test)[:, -1]))}
 
     if args.json:
         print(json.dumps(res, indent=2))
