@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from jaxnas import benchmarks, search, spaces
-from jaxnas.benchmarks.splits import reported_split, named_splits, with_test_split
+from jaxnas.benchmarks.splits import named_splits, reported_split, with_test_split
 from jaxnas.search import base
 from jaxnas.search.evolution import tournament_with_replacement
 from tests.fixtures import toy
@@ -152,12 +152,13 @@ def _check_replay(table, space, query_full_nbhd, stop_at_minimum, num_init, budg
         land = _landscape(table, key, i, noise)
         vals = np.asarray(land.valid_of_key(jnp.arange(space.num_archs)))
         got, starts = naszilla_local_search(
-            seq, lambda k: float(vals[k]), lambda k: nb_keys[k][nb_valid[k]].tolist(),
+            seq, lambda k, vals=vals: float(vals[k]), lambda k: nb_keys[k][nb_valid[k]].tolist(),
             num_init=num_init, query_full_nbhd=query_full_nbhd,
             stop_at_minimum=stop_at_minimum, budget=budget)
         assert got == seq, f"trial {i}: first difference at query {_first_diff(got, seq)}"
         # a random start is rarely a neighbour of the 10 queries before it (NB201: <= 1.5%)
-        near += [np.isin(seq[j], nb_keys[seq[max(0, j - 10):j]]) for j in starts[1:]]        # restarts seen (a query that is no neighbour of any earlier one, after the first start)
+        near += [np.isin(seq[j], nb_keys[seq[max(0, j - 10):j]]) for j in starts[1:]]
+        # restarts seen (a query that is no neighbour of any earlier one, after the first start)
         restarts += sum(not np.isin(k, nb_keys[seq[:j]]).any() for j, k in
                         enumerate(seq[num_init:], start=num_init))
     if space.num_archs > 1000:

@@ -70,6 +70,7 @@ def get_algorithm(name: str, protocol: str = "jaxnas", **kwargs) -> Algorithm:
     return ALGORITHMS[name](**kwargs)
 
 
-__all__ = ["ALGORITHMS", "ALGORITHM_PROTOCOLS", "NA_ALGORITHMS", "PROTOCOLS", "Algorithm", "Landscape", "Oracle", "SearchState",
-           "Trajectory", "check_algorithm", "evolution", "get_algorithm", "local_search", "make_landscape",
-           "na_local_search", "na_random_search", "query", "random_search", "run", "run_one"]
+__all__ = ["ALGORITHMS", "ALGORITHM_PROTOCOLS", "NA_ALGORITHMS", "PROTOCOLS", "Algorithm",
+           "Landscape", "Oracle", "SearchState", "Trajectory", "check_algorithm", "evolution",
+           "get_algorithm", "local_search", "make_landscape", "na_local_search",
+           "na_random_search", "query", "random_search", "run", "run_one"]
