@@ -124,8 +124,7 @@ def test_local_search_beats_random_search_on_denoised(bench):
 # Every registered algorithm, NA local search with sampled neighbourhoods, and the naszilla
 # protocol's own step functions.
 TRACE_CASES = [(name, {}) for name in ALGOS] + [("na_local_search", {"k": 5})] + [
-    (name, {"protocol": "naszilla"}) for name in ("local_search_first", "local_search_continue",
-                                                  "evolution")]
+    (name, {"protocol": "naszilla"}) for name in ("local_search_continue", "evolution")]
 
 
 @pytest.mark.parametrize("name, kw", TRACE_CASES, ids=[f"{n}{kw or ''}" for n, kw in TRACE_CASES])

@@ -148,8 +148,10 @@ def test_mutate_returns_a_valid_neighbour(space):
 
 
 def test_mutate_edges_stays_in_the_space(space):
-    """naszilla's evolution mutation (a product space: edge by edge; otherwise one valid
-    neighbour) gives architectures of the space, and changes some of them."""
+    """naszilla's evolution mutation (a product space: edge by edge, a constrained one drawing
+    again until the child is allowed; otherwise one valid neighbour) gives architectures of the
+    space (``validate`` refuses the others, e.g. two 'none' edges in toy_masked), and changes
+    some of them."""
     archs = jnp.asarray(some_archs(space, 32))
     keys = jax.random.split(jax.random.key(6), archs.shape[0])
     kids = np.asarray(jax.jit(jax.vmap(space.mutate_edges))(keys, archs))
