@@ -4,7 +4,8 @@ Measures, after compilation (best of ``--repeats``):
   1. best-improvement local search from all 15,625 NAS-Bench-201 starts to convergence:
      jaxnas (jit, pointer doubling), a NumPy vectorized version, and a plain Python loop;
   2. 10^6 random restarts of local search in one jit call (all-starts + sampling);
-  3. 1,000 trials x 300-query budget of each search algorithm (vmapped ``while_loop``).
+  3. 1,000 trials x 300-query budget of each search algorithm (vmapped ``while_loop``), under
+     each protocol it has (``jaxnas``; ``naszilla``, reported as ``naszilla:<name>``).
 
 Run: ``python experiments/bench_search.py [--json] [--repeats 5]`` (about 1 minute on a 2-core
 CPU). Targets on this 2-core CPU: (1) <= 3 ms, (2) <= 100 ms, (3) <= 1 s per algorithm.
@@ -24,7 +25,7 @@ import numpy as np
 from jaxnas import benchmarks
 from jaxnas.analysis import landscape as L
 from jaxnas.reports.search import compile_run
-from jaxnas.search import ALGORITHMS, get_algorithm
+from jaxnas.search import ALGORITHM_PROTOCOLS, ALGORITHMS, PROTOCOLS, get_algorithm
 
 
 def numpy_all_starts(values: np.ndarray, nbr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -72,6 +73,9 @@ def main() -> None:
     ap.add_argument("--restarts", type=int, default=1_000_000)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--skip-python", action="store_true", help="skip the ~6 s plain-Python loop")
+    ap.add_argument("--protocol", default=",".join(PROTOCOLS),
+                    help="comma list of search protocols to time (default: all)")
+    ap.add_argument("--algo", default=None, help="comma list of algorithms (default: all)")
     args = ap.parse_args()
 
     bench = benchmarks.load("nb201", args.dataset)
@@ -108,17 +112,30 @@ def main() -> None:
 
     # 3. search algorithms
     res["search"] = {}
-    for name in sorted(ALGORITHMS):
-        compiled, comp = compile_run(get_algorithm(name), jax.random.key(0), bench, "standard",
-                                     args.trials, args.budget)
-        best_run = float("inf")
-        for r in range(max(2, args.repeats // 2)):
+    protocols = args.protocol.split(",")
+    names = args.algo.split(",") if args.algo else sorted(ALGORITHMS)
+    runs = [(n, p) for p in protocols for n in names if p in ALGORITHM_PROTOCOLS[n]]
+    compiled = {}
+    for name, protocol in runs:
+        compiled[name, protocol] = compile_run(get_algorithm(name, protocol), jax.random.key(0),
+                                               bench, "standard", args.trials, args.budget)
+    # timed in interleaved rounds (every algorithm once per round), so that a machine whose
+    # speed drifts (shared CPUs) slows every algorithm alike; best round per algorithm
+    best = dict.fromkeys(runs, float("inf"))
+    traj = {}
+    for r in range(max(2, args.repeats // 2)):
+        for run in runs:
             t0 = time.perf_counter()
-            traj = jax.block_until_ready(compiled(jax.random.key(r), bench))
-            best_run = min(best_run, time.perf_counter() - t0)
-        res["search"][name] = {"trials": args.trials, "budget": args.budget, "noise": "standard",
-                               "run_s": best_run, "compile_s": comp,
-                               "final_test_mean": float(np.nanmean(np.asarray(traj.test)[:, -1]))}
+            traj[run] = jax.block_until_ready(compiled[run][0](jax.random.key(r), bench))
+            best[run] = min(best[run], time.perf_counter() - t0)
+    for (name, protocol), t in best.items():
+        tr = traj[name, protocol]
+        label = name if protocol == "jaxnas" else f"{protocol}:{name}"
+        res["search"][label] = {"trials": args.trials, "budget": args.budget, "noise": "standard",
+                                "protocol": protocol, "run_s": t,
+                                "compile_s": compiled[name, protocol][1],
+                                "mean_steps": float(np.mean(np.asarray(tr.num_steps))),
+                                "final_test_mean": float(np.nanmean(np.asarray(tr.test)[:, -1]))}
 
     if args.json:
         print(json.dumps(res, indent=2))
@@ -132,8 +149,8 @@ def main() -> None:
     print(f"{args.restarts:,} random restarts in one jit call: {res['restarts_ms']:.1f} ms")
     print(f"{args.trials} trials x {args.budget} queries (standard noise):")
     for name, r in res["search"].items():
-        print(f"  {name:20s} run {r['run_s']:.3f} s  compile {r['compile_s']:.2f} s  "
-              f"final test {r['final_test_mean']:.2f}")
+        print(f"  {name:37s} run {r['run_s']:.3f} s  compile {r['compile_s']:.2f} s  "
+              f"steps {r['mean_steps']:7.1f}  final test {r['final_test_mean']:.2f}")
 
 
 if __name__ == "__main__":

@@ -77,7 +77,8 @@ def _acc(b: dict, name: str) -> str:
 
 
 def markdown(rows: list[dict], name: str, config: dict, out: Path) -> str:
-    s, sel = config["search"], config["select"]
+    # the search options in full (a config lists only what differs from DartsConfig's defaults)
+    s, sel = darts.make_config(**config["search"]).to_dict(), config["select"]
     lines = [
         "# " + config.get("title", "DARTS-PT on NAS-Bench-201: DARTS vs DARTS-PT vs DARTS-PT (fix α)"),
         "",

@@ -291,7 +291,7 @@ def test_config_validation():
     with pytest.raises(ValueError, match="objective"):
         darts.make_config(objective="nope")
     d = darts.config_differences(darts.make_config(), darts.make_config(epochs=3, ckpt_every=7))
-    assert d == {"epochs": (50, 3)}
+    assert d == {"epochs": (100, 3)}
 
 
 def test_config_dataclass_is_the_single_source_of_defaults():
@@ -302,7 +302,7 @@ def test_config_dataclass_is_the_single_source_of_defaults():
 
     cfg = darts.DartsConfig()
     assert (cfg.epochs, cfg.batch_size, cfg.channels, cfg.cells, cfg.objective, cfg.scan,
-            cfg.mode) == (50, 64, 16, 5, "darts", True, "first")
+            cfg.mode) == (100, 64, 16, 5, "darts", True, "first")
     assert darts.make_config(fix_alpha=True).mode == "fixed"
     # the CLI's flags default to the dataclass's values, field for field
     args = main_parser().parse_args(["darts", "--workdir", "w"])
@@ -364,7 +364,7 @@ def test_config_json_round_trip_and_old_config_loads(tmp_path):
     (tmp_path / "config.json").write_text(text)
     got, derived = darts.read_config(tmp_path)
     assert got == cfg and derived == {"steps_per_epoch": 3}
-    assert cfg.replace(epochs=2).epochs == 2 and cfg.epochs == 50
+    assert cfg.replace(epochs=2).epochs == 2 and cfg.epochs == 100
     # a config.json written by the code before DartsConfig (no 'scan', dict of options)
     old = {"space": "nb201", "dataset": "cifar10", "epochs": 1, "batch_size": 8, "channels": 4,
            "cells": 1, "image_dir": "/x", "data_dir": None, "fix_alpha": False,

@@ -9,7 +9,9 @@ from jaxnas import benchmarks, search
 from jaxnas.search import base
 from jaxnas.spaces import nb201 as S
 
-ALGOS = sorted(search.ALGORITHMS)
+# the algorithms with a jaxnas protocol (the default); the naszilla protocol is checked against
+# naszilla's loops in tests/test_naszilla.py
+ALGOS = sorted(n for n in search.ALGORITHMS if "jaxnas" in search.ALGORITHM_PROTOCOLS[n])
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +121,10 @@ def test_local_search_beats_random_search_on_denoised(bench):
     assert float(np.mean(ls.test[:, -1])) > float(np.mean(rs.test[:, -1])) + 0.2
 
 
-# Every registered algorithm, and NA local search with sampled neighbourhoods.
-TRACE_CASES = [(name, {}) for name in ALGOS] + [("na_local_search", {"k": 5})]
+# Every registered algorithm, NA local search with sampled neighbourhoods, and the naszilla
+# protocol's own step functions.
+TRACE_CASES = [(name, {}) for name in ALGOS] + [("na_local_search", {"k": 5})] + [
+    (name, {"protocol": "naszilla"}) for name in ("local_search_continue", "evolution")]
 
 
 @pytest.mark.parametrize("name, kw", TRACE_CASES, ids=[f"{n}{kw or ''}" for n, kw in TRACE_CASES])
@@ -138,8 +142,8 @@ def test_step_traces_once(bench, name, kw):
         state = step(jax.random.key(i), state, land)
     q = int(state.oracle.num_queries)
     assert q >= 1
-    if name == "local_search":
-        assert q == 5  # one neighbour evaluated per step
+    if name == "local_search" or kw.get("protocol") == "naszilla":
+        assert q == 5  # one query per step (naszilla: a random start or a new neighbour)
     if name.startswith("na_"):
         assert q > 5  # every step pays for (part of) a neighbourhood
 

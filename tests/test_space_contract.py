@@ -147,6 +147,22 @@ def test_mutate_returns_a_valid_neighbour(space):
     assert got == {np.asarray(r).tobytes() for r in np.asarray(nb0)[np.asarray(ok0)]}
 
 
+def test_mutate_edges_stays_in_the_space(space):
+    """naszilla's evolution mutation (a product space: edge by edge, a constrained one drawing
+    again until the child is allowed; otherwise one valid neighbour) gives architectures of the
+    space (``validate`` refuses the others, e.g. two 'none' edges in toy_masked), and changes
+    some of them."""
+    archs = jnp.asarray(some_archs(space, 32))
+    keys = jax.random.split(jax.random.key(6), archs.shape[0])
+    kids = np.asarray(jax.jit(jax.vmap(space.mutate_edges))(keys, archs))
+    for kid in kids:
+        np.testing.assert_array_equal(space.validate(kid), kid)
+    if space.num_archs is not None:
+        k = np.asarray(space.arch_key(jnp.asarray(kids)))
+        assert k.min() >= 0 and k.max() < space.num_archs
+    assert np.any(kids != np.asarray(archs))
+
+
 def test_pure_functions_trace_once(space):
     archs = jnp.asarray(some_archs(space, 8))
     keys = jax.random.split(jax.random.key(4), archs.shape[0])

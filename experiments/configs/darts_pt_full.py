@@ -14,8 +14,9 @@ which is, for each of the two supernets (``darts``: alpha trained; ``fix_alpha``
 Settings from the reference code (``ruocwang/darts-pt``: ``nasbench201/train_search.py`` defaults,
 ``exp_scripts/darts-201.sh``, ``blank-201.sh`` and ``darts-proj-201.sh``): supernet C=16, N=5,
 batch 64 per half, SGD lr 0.025 cosine to 0.001, momentum 0.9, weight decay 3e-4, alpha Adam
-3e-4, **100 search epochs** (the projection scripts resume the supernet at epoch 100; jaxnas
-darts' own default is 50) on the two halves of the CIFAR-10 train set; selection with random edge
+3e-4, **100 search epochs** (``train_search.py --epochs 100``; the projection scripts resume the
+supernet at epoch 100; jaxnas darts' default since issue 22) on the two halves of the CIFAR-10
+train set; selection with random edge
 order, criterion ``acc``, 5 fine-tuning epochs (``--proj_intv 5``) between decisions at lr/10,
 candidates scored on the whole architecture half (25,000 images).
 
@@ -39,7 +40,7 @@ def get_config() -> dict:
     ``variants``: the per-supernet options; ``select``: :func:`jaxnas.selection.run.select`
     options of the perturbation selection."""
     return {
-        "search": {"image_dir": SHARED_IMAGES, "epochs": 100, "ckpt_every": 200},
+        "search": {"image_dir": SHARED_IMAGES, "ckpt_every": 200},  # 100 epochs: the default
         "variants": {"darts": {}, "fix_alpha": {"fix_alpha": True}},
         "select": {"tune_epochs": 5, "steps_per_epoch": None, "valid_batches": None,
                    "crit": "acc", "order": "random", "seed": 0},

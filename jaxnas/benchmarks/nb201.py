@@ -13,7 +13,9 @@ Sources:
 Besides ``valid``/``test``/``seed_dev``/``num_seeds`` (200-epoch accuracies) a table carries
 ``valid_12``, ``test_12`` (12-epoch accuracies), ``seeds`` (per-seed values, NaN where
 missing), ``index`` (official index of every code) and ``code`` (code of every official index)
-as extra arrays.
+as extra arrays, and its named test splits (:mod:`jaxnas.benchmarks.splits`): ``test@ori-test``
+for CIFAR-10 (``test@x-test`` all NaN: none); ``test@x-test`` (the default ``test``) and
+``test@ori-test`` for CIFAR-100 and ImageNet16-120.
 """
 
 from __future__ import annotations
@@ -136,8 +138,17 @@ def load(dataset: str = "cifar10", data_dir: str | os.PathLike | None = None) ->
     order[codes] = np.arange(space.NUM_ARCHS)  # order[code] = official index
     p = _CSV_PREFIX[d]
     seeds = raw["seeds_" + _SEED_KEY[d]][order]
+    valid, test = raw[f"{p}_valid_200"][order], raw[f"{p}_test_200"][order]
+    # named test splits (jaxnas.benchmarks.splits): CIFAR-10's test is the whole original test
+    # set (its x-test is NaN: none, so every dataset's table has the same pytree structure);
+    # CIFAR-100's and ImageNet16-120's is the x-test half, and the whole set (ori-test) is the
+    # mean of the x-valid and x-test halves, evaluated with the same model
+    splits = ({"test@ori-test": test, "test@x-test": np.full_like(test, np.nan)}
+              if d == "cifar10" else
+              {"test@x-test": test, "test@ori-test": ((valid.astype(np.float64) + test) / 2)
+               .astype(np.float32)})
     return make_table(
-        space.SPACE, raw[f"{p}_valid_200"][order], raw[f"{p}_test_200"][order], seeds,
+        space.SPACE, valid, test, seeds, **splits,
         valid_12=raw[f"{p}_valid_12"][order].astype(np.float32),
         test_12=raw[f"{p}_test_12"][order].astype(np.float32),
         index=order.astype(np.int32),

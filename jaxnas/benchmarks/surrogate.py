@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxnas.benchmarks.tabular import NoiseModel, gaussian_of_key, noise_name, noise_std
+from jaxnas.benchmarks.tabular import NoiseModel, gaussian_of_key, hash32, noise_name, noise_std
 from jaxnas.spaces.base import SearchSpace
 
 #: the noise models a surrogate supports
@@ -93,6 +93,15 @@ class SurrogateLandscape:
         if not self.std:
             return jnp.zeros(jnp.shape(key)[: jnp.ndim(key) - len(self.space.key_shape)])
         return jnp.float32(self.std) * gaussian_of_key(self.salt, key, len(self.space.key_shape))
+
+    def valid_draw(self, arch: jax.Array, draw: jax.Array) -> jax.Array:
+        """The ``draw``-th evaluation of ``arch`` in this trial (draw 0: :meth:`valid`); later
+        draws redraw the gaussian noise, as a new training run would (naszilla's repeats)."""
+        if not self.std:
+            return self.valid(arch)
+        d = jnp.asarray(draw).astype(jnp.uint32)
+        salt = jnp.where(d == 0, self.salt, hash32(self.salt ^ hash32(d * jnp.uint32(0x9E3779B9))))
+        return self.replace(salt=salt).valid(arch)
 
     def denoise(self, values: jax.Array, key: jax.Array) -> jax.Array:
         """True values of architectures from the values this trial observed for them and their

@@ -350,6 +350,20 @@ class Landscape:
         (``random``: the permuted mean), without the trial's seed draw or gaussian noise."""
         return self.table.base[jnp.asarray(self.space.arch_key(arch), jnp.int32)]
 
+    def valid_draw(self, arch: jax.Array, draw: jax.Array) -> jax.Array:
+        """Validation accuracy of the ``draw``-th evaluation of ``arch`` in this trial.
+
+        Draw 0 is :meth:`valid`. Later draws re-train the architecture: a noise model that
+        draws a training seed (``standard``) draws it afresh and independently for every
+        draw, as naszilla's noisy queries (``deterministic=False``) do at every call;
+        deterministic models (``denoised``, ``random``) give the same value every time.
+        """
+        d = jnp.asarray(draw).astype(jnp.uint32)
+        salt = jnp.where(d == 0, self.table.salt,
+                         hash32(self.table.salt ^ hash32(d * jnp.uint32(0x9E3779B9))))
+        return noisy_valid(self.table.replace(salt=salt), self.space.arch_key(arch))
+
+
 
 def make_landscape(key: jax.Array, table: Any, noise: str | NoiseModel) -> Any:
     """This trial's landscape under a noise model (a name or a :data:`NoiseModel`, static).

@@ -14,7 +14,7 @@ def tabular_spaces() -> list[str]:
 
 def register(sub) -> None:
     from jaxnas.benchmarks.tabular import NOISE_MODELS
-    from jaxnas.search import ALGORITHMS, NA_ALGORITHMS
+    from jaxnas.search import ALGORITHMS, NA_ALGORITHMS, PROTOCOLS
 
     p = sub.add_parser(
         "search",
@@ -36,6 +36,16 @@ def register(sub) -> None:
                         "nb301 for darts)")
     p.add_argument("--algo", default="local_search",
                    help=f"one or a comma list of: {', '.join(sorted(ALGORITHMS))}")
+    p.add_argument("--protocol", default="jaxnas", choices=PROTOCOLS,
+                   help="whose rules: jaxnas (default; the budget counts distinct "
+                        "architectures, local search follows the paper's local-search map) or "
+                        "naszilla (the reference code's algorithms and charging: local search "
+                        "from the best of 10 random starts skipping queried neighbours, "
+                        "evolution charging every child; *_continue variants)")
+    p.add_argument("--test-split", default=None, metavar="SPLIT",
+                   help="which test accuracy to report where the benchmark has several "
+                        "(nb201 cifar100 / imagenet16-120: x-test (default) | ori-test, the "
+                        "whole original test set naszilla reports; cifar10: ori-test only)")
     na = p.add_argument_group(
         "neighbourhood-aware options",
         f"passed to {', '.join(NA_ALGORITHMS)} only; with a mixed --algo list the other "
@@ -103,7 +113,8 @@ def run(args) -> int:
         check_plot_path(args.plot)  # before the computation, not after it
     results = compare(algos, dataset, noise, args.trials, args.budget, args.seed,
                       args.data_dir, progress=True, algo_kwargs=na_options(args, algos),
-                      space=args.space, benchmark=loader.name, noise_std=args.noise_std)
+                      space=args.space, benchmark=loader.name, noise_std=args.noise_std,
+                      protocol=args.protocol, test_split=args.test_split)
     m = results[0]["metric"]
     if args.plot:
         plot(results, args.plot, benchmark=loader.title)
@@ -124,8 +135,10 @@ def run(args) -> int:
                            for r in results])
     what = "test accuracy" if m == "test" else "true validation accuracy"
     std = f" (std {args.noise_std:g})" if args.noise_std is not None else ""
+    split = results[0]["test_split"]
     print(f"{what} (%) of the incumbent, mean +- std over {args.trials} trials "
-          f"({loader.title} {results[0]['dataset']}, {noise} noise{std})")
+          f"({loader.title} {results[0]['dataset']}, {noise} noise{std}, {args.protocol} "
+          f"protocol{', ' + split + ' test split' if split else ''})")
     print_table(rows, ["queries"] + [r["algo"] for r in results])
     if "final_neighbour_test_mean" in results[0]:
         print("flatness of the returned architectures (mean over trials of their neighbours' "

@@ -8,7 +8,7 @@ checkpoint/resume. The supernet, alpha's layout and the magnitude rule come from
 (``config.space``). Work directory contract and entry points: :mod:`jaxnas.darts.run`.
 
     from jaxnas import darts, spaces
-    config = darts.DartsConfig(epochs=50)
+    config = darts.DartsConfig(epochs=100)
     result = darts.train(config, "runs/darts",                           # or `jaxnas darts ...`
                          report=darts.benchmark_report(spaces.get(config.space)))
     config, state = darts.load_run("runs/darts")                         # newest checkpoint

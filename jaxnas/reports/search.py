@@ -17,8 +17,9 @@ import numpy as np
 
 from jaxnas import benchmarks, spaces
 from jaxnas.analysis import neighbourhood as nbh
+from jaxnas.benchmarks.splits import reported_split, with_test_split
 from jaxnas.benchmarks.tabular import Table
-from jaxnas.search import NA_ALGORITHMS, base, get_algorithm
+from jaxnas.search import NA_ALGORITHMS, base, check_algorithm, get_algorithm
 from jaxnas.spaces.base import SearchSpace
 
 
@@ -141,7 +142,8 @@ def compare(algos: Sequence[str], dataset: str | None = "cifar10", noise: str = 
             trials: int = 1000, budget: int = 300, seed: int = 0, data_dir=None,
             progress: bool = True, algo_kwargs: Mapping[str, Mapping] | None = None,
             space: str | SearchSpace = "nb201", benchmark: str | None = None,
-            noise_std: float | None = None) -> list[dict]:
+            noise_std: float | None = None, protocol: str = "jaxnas",
+            test_split: str | None = None) -> list[dict]:
     """Runs every named algorithm on the same trials (same keys) and returns their summaries.
 
     Args:
@@ -153,6 +155,11 @@ def compare(algos: Sequence[str], dataset: str | None = "cifar10", noise: str = 
         space: the search space (a registered name or a space).
         benchmark: the benchmark searched (:data:`jaxnas.benchmarks.BENCHMARKS`; default: the
             space's default one).
+        protocol: ``'jaxnas'`` (default) or ``'naszilla'`` (:mod:`jaxnas.search.protocol`),
+            reported under ``"protocol"``.
+        test_split: the benchmark's test split to report (:mod:`jaxnas.benchmarks.splits`,
+            e.g. ``'ori-test'``; default: the loader's), reported under ``"test_split"``
+            (``None`` when the benchmark names none).
     """
     space = spaces.get(space)
     loader = benchmarks.for_space(space.name, benchmark)
@@ -169,8 +176,19 @@ def compare(algos: Sequence[str], dataset: str | None = "cifar10", noise: str = 
                          f"space {space.name!r}")
     loader.check_noise(noise)
     model = benchmarks.noise_model(noise, noise_std)
+    for name in algos:
+        check_algorithm(name, protocol)
     check_options(space, algo_kwargs)
     bench = loader.load(loader.canonical_dataset(dataset), data_dir)
+    if isinstance(bench, Table):
+        bench = with_test_split(bench, test_split,
+                                f"{space.name} {loader.canonical_dataset(dataset)}")
+        split = reported_split(bench)
+    elif test_split is not None:
+        raise ValueError(f"--test-split {test_split!r}: benchmark {loader.name!r} has "
+                         f"no test splits")
+    else:
+        split = None
     if bench.space != space:
         raise ValueError(f"the {loader.name!r} benchmark loader returned a benchmark of space "
                          f"{bench.space.name!r}, not {space.name!r}")
@@ -179,7 +197,7 @@ def compare(algos: Sequence[str], dataset: str | None = "cifar10", noise: str = 
     out = []
     for i, name in enumerate(algos, start=1):
         opts = dict(algo_kwargs.get(name, {}))
-        algo = get_algorithm(name, **opts)
+        algo = get_algorithm(name, protocol, **opts)
         if progress:
             print(f"[{i}/{len(algos)}] {name}: {trials} trials x {budget} queries ...",
                   file=sys.stderr, flush=True)
@@ -188,7 +206,8 @@ def compare(algos: Sequence[str], dataset: str | None = "cifar10", noise: str = 
                       has_test=loader.has_test)
         s.update(space=space.name, benchmark=loader.name,
                  dataset=loader.canonical_dataset(dataset), noise=noise,
-                 noise_std=benchmarks.tabular.noise_std(model), seed=seed, options=opts)
+                 noise_std=benchmarks.tabular.noise_std(model), seed=seed, options=opts,
+                 protocol=protocol, test_split=split)
         if progress:
             m = s["metric"]
             print(f"    compile {c:.2f} s, run {r:.3f} s, final {m} "

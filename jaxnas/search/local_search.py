@@ -1,14 +1,32 @@
-"""Local search (White, Nolen, Savani 2020, Algorithm 1) with random restarts.
+"""Local search (White, Nolen, Savani 2020, Algorithm 1) with random restarts, under two
+protocols (:mod:`jaxnas.search.protocol`).
 
-Start at a random architecture (the best of ``num_init`` random ones), evaluate its neighbourhood
-one architecture per step in a random order, move to the best strictly improving neighbour
-(``first_improvement=False``) or to the first improving one found (``True``), and when no
-neighbour improves, restart from new random architectures until the budget runs out.
+``jaxnas`` protocol (:func:`init`/:func:`step`): start at a random architecture (the best of
+``num_init`` random ones, default 1), evaluate its neighbourhood one architecture per step in a
+random order, move to the best strictly improving neighbour (``first_improvement=False``) or to
+the first improving one found (``True``), and when no neighbour improves, restart from new
+random architectures until the budget runs out. Neighbours already queried are evaluated again
+(free) and may be moved to, so a run follows the paper's local-search map, the one whose trees
+``jaxnas landscape`` counts.
+
+``naszilla`` protocol (:func:`naszilla_init`/:func:`naszilla_step`), as
+``naszilla/nas_algorithms.py:local_search``: start from the best of ``num_init`` (default 10)
+*new* random architectures (a draw already queried is drawn again, free); scan the centre's
+neighbours in a random order, skipping every one queried before (not charged, not compared, not
+a move target); move to the first strictly better new neighbour (first improvement, naszilla's
+default ``query_full_nbhd=False``) or, after the scan, to the best new neighbour if it is
+strictly better (best improvement, ``query_full_nbhd=True``, realityengines' default); at a
+centre without one, restart from ``num_init`` new random architectures
+(``stop_at_minimum=True``) or, with ``stop_at_minimum=False``, after *every* scan continue from
+the best queried architecture not yet expanded (ties: the earliest queried). naszilla would
+raise an IndexError if every queried architecture had been expanded (possible only when the
+trial has queried a whole connected part of the space); here the search restarts.
 
 The neighbourhood is ``land.space.neighbours(centre)``: ``[S, *arch_shape]`` rows and their
-validity mask. Only valid rows are scanned: they take the scan positions ``0..n_valid-1`` in a
-random order (padding ranks last) and the scan of a centre ends after its valid neighbours; a
-centre without valid neighbours is a local optimum.
+validity mask. Only valid rows (under naszilla: valid and not yet queried) are scanned: they take
+the scan positions ``0..n-1`` in a random order (the rest rank last), which is the order of a
+uniform shuffle of the whole neighbourhood restricted to them; a centre without such rows is a
+local optimum.
 """
 
 from __future__ import annotations
@@ -26,7 +44,9 @@ from jaxnas.search.base import (
     init_oracle,
     query,
     random_ranks,
+    seen,
 )
+from jaxnas.search.protocol import check_protocol, seen_each, slot_arch
 
 
 @struct.dataclass
@@ -121,11 +141,155 @@ def step(key: jax.Array, state: SearchState, land: Landscape, *, num_init: int =
     return SearchState(algo=algo, oracle=oracle)
 
 
-def local_search(num_init: int = 1, first_improvement: bool = False) -> Algorithm:
-    """Best-improvement (default) or first-improvement local search with random restarts."""
+@struct.dataclass
+class NaszillaLSState:
+    current: jax.Array  # [*arch_shape] centre (during a start: best new random one so far)
+    current_val: jax.Array  # [] float32 (-inf before a start)
+    nbhd: jax.Array  # [S, *arch_shape] neighbours of ``current``
+    num_valid: jax.Array  # [] int32 neighbours to scan (valid, not queried before the scan)
+    rank: jax.Array  # [S] int32 scan position of each neighbour
+    pos: jax.Array  # [] int32 next scan position
+    best_nb: jax.Array  # [*arch_shape] best neighbour queried in this scan
+    best_nb_val: jax.Array  # [] float32
+    init_left: jax.Array  # [] int32 new random architectures still to query for this start
+    # [B] bool: query slots already expanded (naszilla's iter_dict); None when restarting
+    expanded: jax.Array | None
+
+
+def naszilla_init(key: jax.Array, land: Landscape, budget: int, *, num_init: int,
+                  stop_at_minimum: bool) -> SearchState:
+    del key
+    space = land.space
+    s = space.max_neighbours
+    arch = jnp.zeros(space.arch_shape, space.arch_dtype)
+    algo = NaszillaLSState(
+        current=arch,
+        current_val=jnp.full((), -jnp.inf, jnp.float32),
+        nbhd=jnp.zeros((s, *space.arch_shape), space.arch_dtype),
+        num_valid=jnp.zeros((), jnp.int32),
+        rank=jnp.arange(s, dtype=jnp.int32),
+        pos=jnp.zeros((), jnp.int32),
+        best_nb=arch,
+        best_nb_val=jnp.full((), -jnp.inf, jnp.float32),
+        init_left=jnp.full((), num_init, jnp.int32),
+        expanded=None if stop_at_minimum else jnp.zeros((budget,), bool),
+    )
+    return SearchState(algo=algo, oracle=init_oracle(space, budget))
+
+
+def naszilla_step(key: jax.Array, state: SearchState, land: Landscape, *, num_init: int,
+                  first_improvement: bool, stop_at_minimum: bool) -> SearchState:
+    """One step: one new random start architecture, or the next unqueried neighbour of the
+    centre (or nothing, for a centre whose neighbours were all queried before); at most one
+    query, always of an architecture not queried before, so the budget is charged by every
+    query. Consumes ``key``."""
+    space = land.space
+    s: NaszillaLSState = state.algo
+    n_nb = s.nbhd.shape[0]
+    k_start, k_perm = jax.random.split(key)
+    oracle = state.oracle
+
+    starting = s.init_left > 0
+    scan_active = ~starting & (s.pos < s.num_valid)
+    cand = jnp.where(starting, space.sample(k_start), s.nbhd[jnp.argmax(s.rank == s.pos)])
+    # a random draw queried before is drawn again (free); a scanned neighbour is new by
+    # construction (its mask was taken when the scan began, and a scan queries distinct rows)
+    counted = starting & ~seen(space, oracle, space.arch_key(cand))
+    v, oracle = query(oracle, land, cand, active=counted | scan_active)
+
+    # Start: keep the best (the first of equals) of this start's new random architectures.
+    take = counted & (v > s.current_val)
+    current = jnp.where(take, cand, s.current)
+    current_val = jnp.where(take, v, s.current_val)
+    init_left = s.init_left - counted.astype(jnp.int32)
+    start_done = counted & (init_left == 0)
+
+    # Scan.
+    scanning = ~starting
+    pos = s.pos + scan_active.astype(jnp.int32)
+    nb_better = scan_active & (v > s.best_nb_val)
+    best_nb = jnp.where(nb_better, cand, s.best_nb)
+    best_nb_val = jnp.where(nb_better, v, s.best_nb_val)
+    if first_improvement:
+        move = scan_active & (v > current_val)
+        target, target_val = cand, v
+    else:
+        move = scanning & (pos >= s.num_valid) & (best_nb_val > current_val)
+        target, target_val = best_nb, best_nb_val
+    scan_done = scanning & ((pos >= s.num_valid) | move)
+
+    expanded = s.expanded
+    if stop_at_minimum:
+        # a move, or a restart from num_init new random architectures
+        new_centre = move | start_done
+        restart = scan_done & ~move
+        current = jnp.where(move, target, current)
+        current_val = jnp.where(move, target_val, current_val)
+    else:
+        # after every scan (and after the start): the best queried, not expanded architecture
+        pick = scan_done | start_done
+        budget = oracle.values.shape[0]
+        open_ = (jnp.arange(budget) < oracle.num_queries) & ~expanded
+        slot = jnp.argmax(jnp.where(open_, oracle.values, -jnp.inf))  # first of the best
+        restart = pick & ~jnp.any(open_)  # everything expanded: naszilla fails; restart
+        new_centre = pick & ~restart
+        current = jnp.where(new_centre, slot_arch(space, oracle, slot), current)
+        current_val = jnp.where(new_centre, oracle.values[slot], current_val)
+        expanded = expanded.at[jnp.where(new_centre, slot, budget)].set(True, mode="drop")
+
+    nb, valid = space.neighbours(current)
+    fresh = valid & ~seen_each(space, oracle, nb)
+    algo = NaszillaLSState(
+        current=current,
+        current_val=jnp.where(restart, -jnp.inf, current_val),
+        nbhd=jnp.where(new_centre, nb, s.nbhd),
+        num_valid=jnp.where(new_centre, jnp.sum(fresh, dtype=jnp.int32),
+                            jnp.where(restart, 0, s.num_valid)),
+        rank=jnp.where(new_centre, random_ranks(k_perm, n_nb, fresh), s.rank),
+        pos=jnp.where(new_centre | restart, 0, pos),
+        best_nb=best_nb,
+        best_nb_val=jnp.where(new_centre | restart, -jnp.inf, best_nb_val),
+        init_left=jnp.where(restart, num_init, init_left),
+        expanded=expanded,
+    )
+    return SearchState(algo=algo, oracle=oracle)
+
+
+def local_search(num_init: int | None = None, first_improvement: bool = False, *,
+                 protocol: str = "jaxnas", stop_at_minimum: bool = True) -> Algorithm:
+    """Best-improvement (default) or first-improvement local search.
+
+    Args:
+        num_init: random architectures per start, the best of which is the first centre
+            (default: 1 under ``jaxnas``, naszilla's 10 under ``naszilla``).
+        first_improvement: move at the first strictly better neighbour instead of after the
+            scan to the best one.
+        protocol: ``'jaxnas'`` or ``'naszilla'`` (see the module docstring).
+        stop_at_minimum: at a local optimum restart from new random architectures (default);
+            ``False`` is naszilla's variant that continues from the best queried architecture not
+            yet expanded (``naszilla`` protocol only).
+
+    Raises:
+        ValueError: for ``num_init < 1``, an unknown protocol, or ``stop_at_minimum=False``
+            under the ``jaxnas`` protocol.
+    """
+    check_protocol(protocol)
+    if num_init is None:
+        num_init = 10 if protocol == "naszilla" else 1
     if num_init < 1:
         raise ValueError(f"num_init must be >= 1, got {num_init}")
     name = "local_search_first" if first_improvement else "local_search"
+    if protocol == "naszilla":
+        if not stop_at_minimum:
+            name += "_continue"
+        opts = dict(num_init=num_init, stop_at_minimum=stop_at_minimum)
+        return Algorithm(name, functools.partial(naszilla_init, **opts),
+                         functools.partial(naszilla_step, first_improvement=first_improvement,
+                                           **opts))
+    if not stop_at_minimum:
+        raise ValueError("stop_at_minimum=False (continue from the best unexpanded "
+                         "architecture) is naszilla's variant; use protocol='naszilla' "
+                         "(jaxnas search --protocol naszilla)")
     return Algorithm(
         name,
         functools.partial(init, num_init=num_init),

@@ -107,6 +107,16 @@ class SearchSpace(abc.ABC):
         return nbrs[nth_valid(valid, jax.random.randint(key, (), 0, jnp.maximum(
             jnp.sum(valid, dtype=jnp.int32), 1)))]
 
+    def mutate_edges(self, key: jax.Array, arch: jax.Array) -> jax.Array:
+        """naszilla's evolution mutation (``Cell201.mutate``, ``mutation_rate=1``): each
+        decision of ``arch`` changes independently at random, so a child may equal its parent
+        (a clone) or differ in several decisions. Consumes ``key``.
+
+        The default, for spaces without independent decisions, is :meth:`mutate` (one uniformly
+        random valid neighbour); :class:`ProductSpace` draws edge by edge.
+        """
+        return self.mutate(key, arch)
+
     @abc.abstractmethod
     def arch_key(self, arch: jax.Array) -> jax.Array:
         """The canonical key of an architecture (``[..., *arch_shape] -> [..., *key_shape]``)."""
@@ -378,6 +388,56 @@ class ProductSpace(SearchSpace):
 
     def mutate(self, key: jax.Array, arch: jax.Array) -> jax.Array:
         return self.neighbours(arch)[0][jax.random.randint(key, (), 0, self.max_neighbours)]
+
+    def allowed(self, arch: jax.Array) -> jax.Array:
+        """Whether architectures ``[..., E]`` belong to the space (``bool[...]``): every
+        combination here; a subclass with constraints (masked neighbourhoods) overrides it."""
+        return jnp.ones(jnp.shape(arch)[:-1], bool)
+
+    @property
+    def edge_mutation_prob(self) -> float:
+        """Probability that :meth:`mutate_edges` changes an edge: naszilla's
+        ``mutation_rate / (OP_SPOTS - 2)`` with ``mutation_rate = 1`` (``cell_201.py``;
+        1/4 on NAS-Bench-201's 6 edges), written for any number of edges (at most 1)."""
+        return 1.0 / max(self.num_edges - 2, 1)
+
+    #: draws of :meth:`mutate_edges` before a constrained space gives up (returns the parent)
+    MAX_MUTATION_TRIES = 64
+
+    def mutate_edges(self, key: jax.Array, arch: jax.Array) -> jax.Array:
+        """naszilla's evolution mutation: every edge independently, with probability
+        :attr:`edge_mutation_prob`, takes a uniformly random *other* operation. On NAS-Bench-201
+        (6 edges, p = 1/4) a child is a clone of its parent with probability
+        ``(3/4)**6 = 17.8%`` and differs in two or more edges with probability 46.6%.
+
+        In a space that overrides :meth:`allowed`, a child outside it is drawn again (as
+        naszilla's NAS-Bench-101 mutation retries until the cell is valid), at most
+        :attr:`MAX_MUTATION_TRIES` times, after which the parent itself is returned.
+        Consumes ``key``.
+        """
+        arch = jnp.asarray(arch, jnp.int32)
+        k, e = self.num_ops, self.num_edges
+        p = self.edge_mutation_prob
+
+        def draw(key):
+            u = jax.random.uniform(key, (2, e))
+            shift = jnp.minimum(1 + (u[1] * (k - 1)).astype(jnp.int32), k - 1)
+            return jnp.where(u[0] < p, (arch + shift) % k, arch)
+
+        if type(self).allowed is ProductSpace.allowed:  # unconstrained: one draw
+            return draw(key)
+
+        def cond(c):
+            i, child = c
+            return (i < self.MAX_MUTATION_TRIES) & ~self.allowed(child)
+
+        def body(c):
+            i, _ = c
+            return i + 1, draw(jax.random.fold_in(key, i))
+
+        _, child = jax.lax.while_loop(cond, body, (jnp.ones((), jnp.int32),
+                                                   draw(jax.random.fold_in(key, 0))))
+        return jnp.where(self.allowed(child), child, arch)
 
     def all_archs(self) -> np.ndarray:
         return _product_archs(self.num_ops, self.num_edges)
