@@ -295,6 +295,19 @@ def test_cell_counts_by_brute_force(k):
     assert len({tuple(x) for x in keys.tolist()}) == CELLS_BY_VERTICES[k], k
 
 
+@pytest.mark.slow
+def test_every_cell_once_with_distinct_keys():
+    cells = S.enumerate_cells()
+    assert cells.shape == (S.NUM_CELLS, 26)
+    keys = np.asarray(S.arch_key(cells))
+    assert len(np.unique(keys, axis=0)) == S.NUM_CELLS  # no two cells share a key
+    assert not np.any(np.all(keys == S.INVALID_KEY, 1))
+    nv = np.asarray(jax.vmap(S.used_vertices)(jnp.asarray(cells))).sum(1)
+    assert {k: int(np.sum(nv == k)) for k in range(2, 8)} == CELLS_BY_VERTICES
+    md5 = {S.module_hash(*S.to_spec(a)) for a in cells[::211]}
+    assert len(md5) == len(cells[::211])
+
+
 def test_the_real_sample_has_the_vertex_counts_of_uniform_cells(sample):
     """The sample's first 1,000 rows (sorted md5 order: a uniform draw of cells) against the
     exact shares of cells by vertex count (chi-square, 6- and 7-vertex cells vs the rest)."""

@@ -427,9 +427,9 @@ def arch_key(arch: jax.Array) -> jax.Array:
         return _keys(flat).reshape(*arch.shape[:-1], 2)
     # called eagerly: fixed chunk sizes, so that two shapes get compiled whatever the batch
     size = _SMALL_CHUNK if n <= _SMALL_CHUNK else _CHUNK
-    pad = jnp.concatenate([flat, jnp.zeros((-n % size, ARCH_LEN), jnp.int32)])
-    out = [_keys(pad[i:i + size]) for i in range(0, pad.shape[0], size)]
-    return jnp.concatenate(out)[:n].reshape(*arch.shape[:-1], 2)
+    pad = np.concatenate([np.asarray(flat), np.zeros((-n % size, ARCH_LEN), np.int32)])
+    out = np.concatenate([np.asarray(_keys(pad[i:i + size])) for i in range(0, len(pad), size)])
+    return jnp.asarray(out[:n].reshape(*arch.shape[:-1], 2))
 
 
 _SMALL_CHUNK, _CHUNK = 64, 8192
@@ -581,6 +581,27 @@ def _burnside(group: np.ndarray, n_used: int) -> int:
     return total // len(group)
 
 
+def enumerate_cells() -> np.ndarray:
+    """Every valid cell once, ``int32[423624, 26]``: each canonical shape of
+    :func:`canonical_adjacencies` with every operation labelling that is the smallest under the
+    shape's automorphisms (the cells :func:`sample` draws from; host side, about a second)."""
+    t = canonical_adjacencies()
+    codes = np.arange(NUM_OPS**OP_SLOTS)
+    labels = (codes[:, None] // _POW3) % NUM_OPS  # [243, 5], slot 1 most significant
+    perms = _PERMS[:, 1:-1] - 1
+    relabelled = np.sum(labels[:, perms] * _POW3, -1)  # [243, 120]
+    out = []
+    for k in range(2, NUM_VERTICES + 1):
+        mine = np.flatnonzero(t["k"] == k)
+        lab = np.flatnonzero(np.all(labels[:, k - 2:] == 0, 1))  # labellings of k - 2 slots
+        smallest = np.where(t["aut"][mine][:, None, :], relabelled[lab][None], np.iinfo(
+            np.int64).max).min(-1)  # [shapes, labellings]
+        s_idx, l_idx = np.nonzero(smallest == codes[lab][None])
+        bits = (t["bits"][mine][s_idx, None] >> np.arange(NUM_PAIRS, dtype=np.uint32)) & 1
+        out.append(np.concatenate([bits.astype(np.int32), labels[lab][l_idx]], 1))
+    return np.concatenate(out).astype(np.int32)
+
+
 # Randomness comes from one ``jax.random.bits`` call per sample, cut into exactly uniform fields
 # by rejection: 19 bits for the shape (kept when < 450,808, probability 0.86) and 8 bits for the
 # five operations as a base-3 number (kept when < 243, probability 0.95).
@@ -721,6 +742,6 @@ register(SPACE)
 
 __all__ = ["ARCH_LEN", "INVALID_KEY", "MAX_EDGES", "NUM_CELLS", "NUM_NEIGHBOURS", "NUM_VERTICES",
            "OPS", "PAIRS", "SPACE", "NB101Space", "adjacency", "arch_key",
-           "canonical_adjacencies", "from_spec", "from_string", "is_valid", "module_hash",
+           "canonical_adjacencies", "enumerate_cells", "from_spec", "from_string", "is_valid", "module_hash",
            "mutate", "neighbours", "prune_spec", "random_spec", "sample", "to_spec", "to_string",
            "used_vertices", "validate"]
