@@ -274,13 +274,13 @@ def test_find_against_a_dictionary(converted):
     expect = np.array([oracle.get(tuple(k), -1) for k in probe.tolist()])
     got = np.asarray(B.find(table, jnp.asarray(probe)))
     np.testing.assert_array_equal(got, expect)
-    batched = np.asarray(B.find(table, jnp.asarray(probe[:8].reshape(2, 4, 2))))
-    np.testing.assert_array_equal(batched, expect[:8].reshape(2, 4))
     # host maps: md5 <-> key
     md5 = B.md5_hex(np.asarray(table.md5))
     np.testing.assert_array_equal(B.key_of_md5(table, md5), keys)
-    np.testing.assert_array_equal(B.md5_of_key(table, keys), md5)
-    assert B.md5_of_key(table, np.array([[1, 2]], np.uint32)).tolist() == [""]
+    absent = keys.copy()
+    absent[7] = [1, 2]
+    np.testing.assert_array_equal(B.md5_of_key(table, absent), np.where(
+        np.arange(len(md5)) == 7, "", md5))
 
 
 def test_noise_models(converted):
@@ -333,8 +333,9 @@ def test_neighbours_in_a_table(real_cells):
 
 
 def test_the_sample_table():
-    table = B.load_sample()
-    with np.load(require_data("nb101/sample.npz")) as z:
+    path = require_data("nb101/sample.npz")
+    table = B.load_sample(path.parent.parent)
+    with np.load(path) as z:
         md5, val = z["hash"], z["val_acc"]
     assert table.name == "nb101-sample" and table.num_rows == 20001 and table.num_queryable == 1000
     valid = np.asarray(table.valid)

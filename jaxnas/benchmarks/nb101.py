@@ -165,6 +165,11 @@ def make_table(name: str, md5: Any, arch: np.ndarray, valid_seeds: np.ndarray, *
     if m > n or seeds.shape[0] != n:
         raise ValueError(f"{name}: {n} hashes, {m} graphs and {seeds.shape[0]} value rows; pass "
                          f"one value row per hash and at most one graph per hash")
+    for what, arr, shape in (("test_seeds", test_seeds, seeds.shape), ("train_time", train_time,
+                             (n,)), ("params", params, (n,))):
+        if arr is not None and np.shape(arr) != shape:
+            raise ValueError(f"{name}: {what} has shape {np.shape(arr)}, expected {shape} (one "
+                             f"row per hash)")
     ok = ~np.isnan(seeds)
     if not np.all(ok.sum(1) >= 1) or np.any(~ok[:, :-1] & ok[:, 1:]):
         raise ValueError(f"{name}: every row needs >= 1 seed, packed to the left (NaN only at "
