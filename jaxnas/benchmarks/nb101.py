@@ -241,8 +241,9 @@ def check_cells(name: str, md5: Any, arch: np.ndarray, keys: np.ndarray) -> np.n
 def find(table: NB101Table, keys: jax.Array) -> jax.Array:
     """Rows of keys (``uint32[..., 2] -> int32[...]``), -1 for keys not in the table.
 
-    A lower-bound binary search over the sorted ``(word 0, word 1)`` pairs of the queryable
-    rows: ``ceil(log2(M + 1))`` steps of one gather each.
+    A lower-bound binary search (``searchsorted``) over the sorted ``(word 0, word 1)`` pairs of
+    the queryable rows, ``ceil(log2(M + 1))`` steps of one gather each: ``jnp.searchsorted``
+    takes one word per key, and the 64-bit key would need ``jax_enable_x64``.
     """
     keys = jnp.asarray(keys, jnp.uint32)
     k0, k1 = keys[..., 0], keys[..., 1]
