@@ -3,6 +3,7 @@
     jaxnas data info [--data-dir DIR] [--json]
     jaxnas data convert nb201 PATH [--data-dir DIR] [--json]
     jaxnas data convert nb301 PATH [--data-dir DIR] [--json]
+    jaxnas data convert nb101 nasbench_only108.tfrecord [--data-dir DIR] [--json]
 """
 
 from __future__ import annotations
@@ -28,14 +29,16 @@ def register(sub) -> None:
     conv = dsub.add_parser(
         "convert", help="convert an official benchmark file into jaxnas's cache",
         description="Converts an official file once into the compact cache jaxnas reads "
-                    "without torch or onnx, written into the data folder under the name jaxnas "
-                    "looks for (DATA/nb201_jaxnas.npz, DATA/nb301_jaxnas.npz).")
-    conv.add_argument("benchmark", choices=["nb201", "nb301"], help="which benchmark")
+                    "without torch, onnx or TensorFlow, written into the data folder under the "
+                    "name jaxnas looks for (DATA/nb201_jaxnas.npz, DATA/nb101_jaxnas.npz, "
+                    "DATA/nb301_jaxnas.npz).")
+    conv.add_argument("benchmark", choices=["nb201", "nb101", "nb301"], help="which benchmark")
     conv.add_argument("path", help="nb201: NATS-tss-v1_0-3ffb9-simple(.tar) (NATS-Bench "
                       "topology archive, no torch needed) or NAS-Bench-201-v1_1-096897.pth (needs "
-                      "`pip install 'jaxnas[nb201]'`); nb301: YAHPO's model_v2.onnx, or its "
-                      "folder, with encoding_v2.json beside it (needs `pip install "
-                      "'jaxnas[nb301]'`)")
+                      "`pip install 'jaxnas[nb201]'`); nb101: nasbench_only108.tfrecord or "
+                      "nasbench_full.tfrecord (no TensorFlow needed); nb301: YAHPO's "
+                      "model_v2.onnx, or its folder, with encoding_v2.json beside it (needs "
+                      "`pip install 'jaxnas[nb301]'`)")
     conv.add_argument("--data-dir", default=None, help="write the cache here (default: "
                       "$JAXNAS_DATA_DIR, else ~/.jaxnas/data)")
     add_json(conv)
@@ -82,12 +85,13 @@ def _convert(args) -> int:
         raise FileNotFoundError(f"{src} does not exist; download it first "
                                 f"(`jaxnas data info` says from where)")
     out_dir = paths.write_dir(args.data_dir)
-    out = out_dir / official.NB201_CACHE
     t0 = time.perf_counter()
     if args.benchmark == "nb301":
         from jaxnas.benchmarks import nb301
 
         written = nb301.convert(src, out_dir / official.NB301_CACHE)
+    elif args.benchmark == "nb101":
+        written = convert_nb101(src, out_dir / official.NB101_CACHE)
     elif src.suffix == ".pth":
         from jaxnas.benchmarks import nb201
 
@@ -97,9 +101,9 @@ def _convert(args) -> int:
             raise ValueError("reading the .pth file needs the nas-bench-201 API and torch: "
                              "`pip install 'jaxnas[nb201]'` (or convert NATS-Bench's "
                              "NATS-tss-v1_0-3ffb9-simple archive, which needs no torch)") from None
-        written = nb201.convert_official(src, out)
+        written = nb201.convert_official(src, out_dir / official.NB201_CACHE)
     else:
-        written = convert_nats(src, out)
+        written = convert_nats(src, out_dir / official.NB201_CACHE)
     secs = time.perf_counter() - t0
     if args.json:
         print_json({"benchmark": args.benchmark, "source": str(src), "cache": str(written),
@@ -124,3 +128,14 @@ def convert_nats(src: Path, out: Path) -> Path:
     np.savez_compressed(tmp, **raw)
     tmp.replace(out)
     return out
+
+
+def convert_nb101(src: Path, out: Path) -> Path:
+    """Official NAS-Bench-101 TFRecord -> jaxnas's NB101 cache at ``out`` (with a progress bar)."""
+    from tqdm import tqdm
+
+    from jaxnas.benchmarks import nb101
+
+    with tqdm(total=src.stat().st_size, desc="nb101", unit="B", unit_scale=True,
+              file=sys.stderr, mininterval=1.0, disable=None) as bar:  # a bar on terminals only
+        return nb101.convert(src, out, progress=lambda done: bar.update(done - bar.n))
