@@ -93,3 +93,27 @@ def test_search_algorithms_run_unchanged_on_a_surrogate():
     with pytest.raises(ValueError, match="'standard' is not available on toy-darts"):
         compare(["random_search"], None, "standard", trials=2, budget=5, progress=False,
                 space="darts", benchmark="toy-darts")
+
+
+def test_nb101_sample_is_searched_through_the_registry(data_dir):
+    """nb101-sample: search draws and moves only among its 1,000 queryable cells; values are the
+    table's (no test accuracy: the curves are true validation accuracy)."""
+    from jaxnas.benchmarks import nb101
+
+    b = nb101.load_sample_benchmark("cifar10", data_dir)
+    res = compare(["local_search", "random_search"], None, "denoised", trials=8, budget=30,
+                  progress=False, space="nb101", benchmark="nb101-sample", data_dir=data_dir)
+    members = {a.tobytes() for a in np.asarray(b.space._member_archs)}
+    for r in res:
+        assert r["metric"] == "valid" and r["benchmark"] == "nb101-sample"
+        assert np.all(np.isfinite(r["valid_mean"]))  # every query was a table cell
+        arch = b.space.from_string(r["most_returned_arch"])
+        assert arch.astype(np.int32).tobytes() in members
+        assert float(b.table.valid[: b.table.num_queryable].max()) >= r["final_valid_mean"] > 85
+    nb, ok = jax.vmap(b.space.neighbours)(jnp.asarray(b.space._member_archs[:50]))
+    assert bool(jnp.all(b.space.is_member(nb) | ~ok))
+    # evolution under naszilla's rules (every child charged) fills its budget here too
+    (evo,) = compare(["evolution"], None, "denoised", trials=4, budget=30, progress=False,
+                     space="nb101", benchmark="nb101-sample", data_dir=data_dir,
+                     protocol="naszilla")
+    assert np.all(np.isfinite(evo["valid_mean"]))

@@ -197,6 +197,11 @@ def _register_builtin() -> None:
 
     register("nb201", _nb201("load"), datasets.NB201_DATASETS, nb201_dataset,
              lookup=_nb201("lookup"), by_dataset=_nb201("by_dataset"), title="NAS-Bench-201")
+    register("nb101", _lazy("nb101", "load_benchmark"), ("cifar10",), space="nb101",
+             title="NAS-Bench-101")
+    register("nb101-sample", _lazy("nb101", "load_sample_benchmark"), ("cifar10",),
+             space="nb101", noises=("denoised", "random", "gaussian"), has_test=False,
+             title="NB101 sample (1,000 cells, not NAS-Bench-101 results)")
     register("nb301", _lazy("nb301", "load_benchmark"), ("cifar10",), space="darts",
              lookup=_lazy("nb301", "lookup"), by_dataset=_lazy("nb301", "by_dataset"),
              noises=("denoised", "gaussian"), has_test=False,

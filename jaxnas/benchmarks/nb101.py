@@ -594,7 +594,105 @@ def load_sample(data_dir: str | os.PathLike | None = None) -> NB101Table:
     return _load_sample_cached(None if data_dir is None else str(data_dir))
 
 
+# --------------------------------------------------------------------------------------------
+# The registered benchmarks ``nb101`` and ``nb101-sample`` (space ``nb101``), as searched by
+# ``jaxnas search``: a benchmark pytree with ``landscape(key, noise)``.
+# --------------------------------------------------------------------------------------------
+
+
+@struct.dataclass
+class NB101Benchmark:
+    """An :class:`NB101Table` searched through :func:`jaxnas.benchmarks.make_landscape`.
+
+    ``space`` is the ``nb101`` space for the full table, and for ``nb101-sample`` the same
+    space restricted to the table's queryable cells (:class:`jaxnas.spaces.base.SubsetSpace`:
+    sampling draws table cells, neighbours outside the table are invalid).
+    """
+
+    table: NB101Table
+    space: SearchSpace = struct.field(pytree_node=False)
+    has_test: bool = struct.field(pytree_node=False, default=True)
+
+    def landscape(self, key: jax.Array, noise: tabular.NoiseModel) -> NB101Landscape:
+        """This trial's landscape under ``noise`` (denoised, standard, random, gaussian).
+        Consumes ``key``."""
+        return NB101Landscape(bench=self, nt=tabular.noisy_table(key, self.table, noise))
+
+
+@struct.dataclass
+class NB101Landscape:
+    """One trial's view of an :class:`NB101Benchmark` (the query methods of
+    :class:`jaxnas.benchmarks.tabular.Landscape`); cells absent from the table read NaN."""
+
+    bench: NB101Benchmark
+    nt: tabular.NoisyTable
+
+    @property
+    def space(self) -> SearchSpace:
+        return self.bench.space
+
+    @property
+    def has_test(self) -> bool:
+        return self.bench.has_test
+
+    @property
+    def salt(self) -> jax.Array:
+        return self.nt.salt
+
+    def _rows(self, arch: jax.Array) -> jax.Array:
+        return rows_of(self.bench.table, jnp.asarray(arch, jnp.int32))
+
+    def valid(self, arch: jax.Array) -> jax.Array:
+        row = self._rows(arch)
+        return jnp.where(row >= 0, tabular.noisy_valid(self.nt, jnp.maximum(row, 0)), jnp.nan)
+
+    def valid_draw(self, arch: jax.Array, draw: jax.Array) -> jax.Array:
+        """The ``draw``-th evaluation of ``arch`` (draw 0: :meth:`valid`); later draws redraw
+        the training seed (``standard``), as naszilla's repeated noisy queries do."""
+        d = jnp.asarray(draw).astype(jnp.uint32)
+        salt = jnp.where(d == 0, self.nt.salt,
+                         tabular.hash32(self.nt.salt ^ tabular.hash32(d * jnp.uint32(0x9E3779B9))))
+        return self.replace(nt=self.nt.replace(salt=salt)).valid(arch)
+
+    def true_valid(self, arch: jax.Array) -> jax.Array:
+        row = self._rows(arch)
+        return jnp.where(row >= 0, self.nt.base[jnp.maximum(row, 0)], jnp.nan)
+
+    def test(self, arch: jax.Array) -> jax.Array:
+        """Test accuracy (mean over seeds); without one (``nb101-sample``) the true validation
+        accuracy, as on surrogates."""
+        if not self.bench.has_test:
+            return self.true_valid(arch)
+        row = self._rows(arch)
+        return jnp.where(row >= 0, self.bench.table.test[jnp.maximum(row, 0)], jnp.nan)
+
+
+def load_benchmark(dataset: str = "cifar10",
+                   data_dir: str | os.PathLike | None = None) -> NB101Benchmark:
+    """The ``nb101`` benchmark (CIFAR-10) from jaxnas's cache of the official file."""
+    _check_dataset(dataset)
+    return NB101Benchmark(table=load(data_dir), space=space.SPACE)
+
+
+def load_sample_benchmark(dataset: str = "cifar10",
+                          data_dir: str | os.PathLike | None = None) -> NB101Benchmark:
+    """The ``nb101-sample`` benchmark: the 1,000 queryable cells of ``sample.npz`` (NOT
+    NAS-Bench-101 results; one validation value per cell, no test accuracy)."""
+    from jaxnas.spaces.base import subset_space
+
+    _check_dataset(dataset)
+    t = load_sample(data_dir)
+    sub = subset_space(space.SPACE, np.asarray(t.arch[: t.num_queryable]))
+    return NB101Benchmark(table=t, space=sub, has_test=False)
+
+
+def _check_dataset(dataset: str) -> None:
+    if dataset != "cifar10":
+        raise ValueError(f"NAS-Bench-101 covers CIFAR-10 only, got dataset {dataset!r}")
+
+
 __all__ = ["CACHE_NAME", "EPOCHS", "NB101Table", "Query", "SAMPLE_FILE", "convert", "find",
            "key_of_md5", "keys_of", "load", "load_sample", "make_table", "md5_hex",
            "md5_of_key", "md5_words", "neighbours", "noisy", "noisy_valid", "query",
-           "read_official", "row_of_md5", "rows_of", "sample_row", "table_from_cache"]
+           "read_official", "row_of_md5", "rows_of", "sample_row", "table_from_cache",
+           "NB101Benchmark", "NB101Landscape", "load_benchmark", "load_sample_benchmark"]

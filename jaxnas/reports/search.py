@@ -189,7 +189,7 @@ def compare(algos: Sequence[str], dataset: str | None = "cifar10", noise: str = 
                          f"no test splits")
     else:
         split = None
-    if bench.space != space:
+    if getattr(bench.space, "base", bench.space) != space:
         raise ValueError(f"the {loader.name!r} benchmark loader returned a benchmark of space "
                          f"{bench.space.name!r}, not {space.name!r}")
     dense_test = bench.test if isinstance(bench, Table) else None

@@ -102,10 +102,12 @@ class SearchSpace(abc.ABC):
         """
 
     def mutate(self, key: jax.Array, arch: jax.Array) -> jax.Array:
-        """One uniformly random valid neighbour of ``arch``. Consumes ``key``."""
+        """One uniformly random valid neighbour of ``arch`` (``arch`` itself when it has
+        none). Consumes ``key``."""
         nbrs, valid = self.neighbours(arch)
-        return nbrs[nth_valid(valid, jax.random.randint(key, (), 0, jnp.maximum(
+        child = nbrs[nth_valid(valid, jax.random.randint(key, (), 0, jnp.maximum(
             jnp.sum(valid, dtype=jnp.int32), 1)))]
+        return jnp.where(jnp.any(valid), child, jnp.asarray(arch, child.dtype))
 
     def mutate_edges(self, key: jax.Array, arch: jax.Array) -> jax.Array:
         """naszilla's evolution mutation (``Cell201.mutate``, ``mutation_rate=1``): each
@@ -520,4 +522,98 @@ def _shift_patterns(k: int, e: int, radius: int) -> np.ndarray:
     return out
 
 
-__all__ = ["ProductSpace", "SearchSpace", "nth_valid"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SubsetSpace(SearchSpace):
+    """A space restricted to a finite set of another space's architectures (e.g. the cells of a
+    partial benchmark such as ``nb101-sample``): the same encodings, strings and keys, with
+    :meth:`neighbours` masked to members and :meth:`sample` uniform over the members.
+
+    Static and hashable: the members are held as nested tuples (keep the set small; membership
+    is a linear scan, meant for a few thousand members).
+
+    Args:
+        base: the full space.
+        members: the member architectures, ``[M, *arch_shape]`` as nested tuples (use
+            :func:`subset_space`).
+    """
+
+    base: SearchSpace
+    members: tuple
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.base.name
+
+    @property
+    def arch_shape(self) -> tuple[int, ...]:  # type: ignore[override]
+        return self.base.arch_shape
+
+    @property
+    def key_shape(self) -> tuple[int, ...]:  # type: ignore[override]
+        return self.base.key_shape
+
+    @property
+    def num_archs(self) -> None:  # type: ignore[override]
+        return None  # keys are the base space's (hashes), not ranks among the members
+
+    @property
+    def key_dtype(self) -> Any:
+        return self.base.key_dtype
+
+    @property
+    def max_neighbours(self) -> int:  # type: ignore[override]
+        return self.base.max_neighbours
+
+    @functools.cached_property
+    def _member_archs(self) -> np.ndarray:
+        return np.asarray(self.members, np.int32).reshape(-1, *self.base.arch_shape)
+
+    @functools.cached_property
+    def _member_keys(self) -> np.ndarray:
+        with jax.ensure_compile_time_eval():  # constants, also when first used under a trace
+            return np.asarray(self.base.arch_key(jnp.asarray(self._member_archs)))
+
+    def validate(self, arch: Any) -> np.ndarray:
+        return self.base.validate(arch)
+
+    def to_string(self, arch: Any) -> str:
+        return self.base.to_string(arch)
+
+    def from_string(self, s: str) -> np.ndarray:
+        return self.base.from_string(s)
+
+    def arch_key(self, arch: jax.Array) -> jax.Array:
+        return self.base.arch_key(arch)
+
+    def keys_equal(self, a: jax.Array, b: jax.Array) -> jax.Array:
+        return self.base.keys_equal(a, b)
+
+    def is_member(self, arch: jax.Array) -> jax.Array:
+        """Whether architectures (``[..., *arch_shape]``) are members (jit-able)."""
+        k = self.base.arch_key(arch)
+        keys = jnp.asarray(self._member_keys)
+        kk = k[..., None, :] if self.key_shape else k[..., None]
+        return jnp.any(self.base.keys_equal(kk, keys), axis=-1)
+
+    def sample(self, key: jax.Array) -> jax.Array:
+        """A uniformly random member. Consumes ``key``."""
+        i = jax.random.randint(key, (), 0, self._member_archs.shape[0])
+        return jnp.asarray(self._member_archs)[i]
+
+    def neighbours(self, arch: jax.Array) -> tuple[jax.Array, jax.Array]:
+        nb, valid = self.base.neighbours(arch)
+        return nb, valid & self.is_member(nb)
+
+
+def subset_space(base: SearchSpace, archs: Any) -> SubsetSpace:
+    """:class:`SubsetSpace` of ``base`` with the member architectures ``archs [M, *arch_shape]``."""
+    a = np.asarray(archs, np.int32)
+    if a.ndim != 1 + len(base.arch_shape) or a.shape[1:] != tuple(base.arch_shape):
+        raise ValueError(f"members must have shape [M, {', '.join(map(str, base.arch_shape))}], "
+                         f"got {a.shape}")
+    return SubsetSpace(base=base, members=tuple(map(tuple, a.reshape(a.shape[0], -1).tolist())))
+
+
+__all__ = ["ProductSpace", "SearchSpace", "SubsetSpace", "nth_valid", "subset_space"]
