@@ -53,7 +53,8 @@ from jaxnas.search.protocol import check_protocol, seen_each, slot_arch
 class LSState:
     current: jax.Array  # [*arch_shape] centre of the neighbourhood being scanned
     current_val: jax.Array  # [] float32 (-inf before a start)
-    nbhd: jax.Array  # [S, *arch_shape] neighbours of ``current``
+    # the neighbourhood being scanned is space.neighbours(current), rebuilt row by row
+    # (space.neighbour) instead of stored: a DARTS genotype has 120 neighbours
     num_valid: jax.Array  # [] int32 valid neighbours (they hold scan positions 0..num_valid-1)
     rank: jax.Array  # [S] int32 scan position of each neighbour (a random permutation)
     pos: jax.Array  # [] int32 next neighbour to scan
@@ -70,7 +71,6 @@ def init(key: jax.Array, land: Landscape, budget: int, *, num_init: int = 1) -> 
     algo = LSState(
         current=arch,
         current_val=jnp.full((), -jnp.inf, jnp.float32),
-        nbhd=jnp.zeros((s, *space.arch_shape), space.arch_dtype),
         num_valid=jnp.full((), s, jnp.int32),
         rank=jnp.arange(s, dtype=jnp.int32),
         pos=jnp.zeros((), jnp.int32),
@@ -88,11 +88,12 @@ def step(key: jax.Array, state: SearchState, land: Landscape, *, num_init: int =
     space = land.space
     score_fn = query if score_fn is None else score_fn
     s: LSState = state.algo
-    n_nb = s.nbhd.shape[0]
+    n_nb = s.rank.shape[0]
     k_start, k_perm = jax.random.split(key)
 
     starting = s.init_left > 0
-    cand = jnp.where(starting, space.sample(k_start), s.nbhd[jnp.argmax(s.rank == s.pos)])
+    cand = jnp.where(starting, space.sample(k_start),
+                     space.neighbour(s.current, jnp.argmax(s.rank == s.pos)))
     v, oracle = score_fn(state.oracle, land, cand)
 
     # Start phase: keep the best of the random starting architectures as the centre.
@@ -119,9 +120,8 @@ def step(key: jax.Array, state: SearchState, land: Landscape, *, num_init: int =
     current_val = jnp.where(move, target_val, current_val)
 
     new_nbhd = move | start_done
-    nb, valid = space.neighbours(current)
+    valid = space.neighbour_mask(current)
     n_valid = jnp.sum(valid, dtype=jnp.int32)
-    nbhd = jnp.where(new_nbhd, nb, s.nbhd)
     rank = jnp.where(new_nbhd, random_ranks(k_perm, n_nb, valid), s.rank)
     num_valid = jnp.where(new_nbhd, n_valid, s.num_valid)
     # a local optimum (or a centre without valid neighbours): restart
@@ -130,7 +130,6 @@ def step(key: jax.Array, state: SearchState, land: Landscape, *, num_init: int =
     algo = LSState(
         current=current,
         current_val=jnp.where(stuck, -jnp.inf, current_val),
-        nbhd=nbhd,
         num_valid=num_valid,
         rank=rank,
         pos=jnp.where(reset_scan, 0, pos),

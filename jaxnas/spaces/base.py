@@ -101,6 +101,15 @@ class SearchSpace(abc.ABC):
             rows where ``valid`` is false are padding (their contents are unspecified).
         """
 
+    def neighbour(self, arch: jax.Array, n: jax.Array) -> jax.Array:
+        """Row ``n`` of :meth:`neighbours` (jit-able; spaces with large neighbourhoods override
+        it to build that row only)."""
+        return self.neighbours(arch)[0][n]
+
+    def neighbour_mask(self, arch: jax.Array) -> jax.Array:
+        """The validity mask of :meth:`neighbours` (``bool[max_neighbours]``)."""
+        return self.neighbours(arch)[1]
+
     def mutate(self, key: jax.Array, arch: jax.Array) -> jax.Array:
         """One uniformly random valid neighbour of ``arch`` (``arch`` itself when it has
         none). Consumes ``key``."""

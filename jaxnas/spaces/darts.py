@@ -430,6 +430,15 @@ class DartsSpace(SearchSpace):
         out = out.at[jnp.arange(cell.shape[0]), cell, slot].set(new_pair)
         return out, valid
 
+    def neighbour(self, arch: jax.Array, n: jax.Array) -> jax.Array:
+        """Row ``n`` of :meth:`neighbours`, built alone."""
+        arch = jnp.asarray(arch, jnp.int32)
+        cell, slot, new_pair, _ = self._move_pairs(arch)
+        return arch.at[cell[n], slot[n]].set(new_pair[n])
+
+    def neighbour_mask(self, arch: jax.Array) -> jax.Array:
+        return self._move_pairs(arch)[3]
+
     @functools.partial(jax.jit, static_argnums=0)
     def mutate(self, key: jax.Array, arch: jax.Array) -> jax.Array:
         """One uniformly random valid neighbour of ``arch`` (one slot's operation or input
