@@ -37,8 +37,8 @@ class DartsConfig:
     epochs: int = _opt(100, "search epochs (DARTS-PT's reference: 100)")
     batch_size: int = _opt(64, "images per half-batch (weights and alpha each)")
     channels: int = _opt(16, "C of the supernet")
-    cells: int = _opt(5, "N cells per stage (NB201-style spaces)")
-    layers: int | None = _opt(None, "cells in total (DARTS-style spaces: darts, darts-7, s1-s4; "
+    cells: int = _opt(5, "N cells per stage (spaces sized by cells per stage)")
+    layers: int | None = _opt(None, "cells in total (spaces sized by layers, the DARTS family; "
                                     "default 8), reduction cells at 1/3 and 2/3")
     image_dir: str | None = _opt(None, "folder of the dataset's images (default: TFDS)")
     download: bool = _opt(False, "let TFDS download and prepare the dataset when it is missing "
