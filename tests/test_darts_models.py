@@ -168,15 +168,21 @@ def test_factorized_reduce_shifts_the_second_half_by_one_pixel():
     assert y.shape == (6, B, HW // 2, HW // 2)
 
 
-@pytest.mark.parametrize("k,d,s", [(3, 1, 1), (5, 2, 1), (3, 1, 2), (5, 2, 2)])
-def test_depthwise_conv_and_its_gradients_match_xla(k, d, s):
+@pytest.mark.parametrize("k,d,s,relu", [(5, 2, 1, True), (3, 1, 2, False)])
+def test_depthwise_conv_and_its_gradients_match_xla(k, d, s, relu):
     rng = np.random.default_rng(k + d + s)
     x = jnp.asarray(rng.normal(size=(3, B, HW, HW)), jnp.float32)
     kern = jnp.asarray(rng.normal(size=(k, k, 1, 3)), jnp.float32)
     p = d * (k - 1) // 2
-    f = jax.jit(lambda fn, x, kk: jax.vjp(lambda a, b: fn(a, b, s, d, p), x, kk), static_argnums=0)
-    ya, va = f(O.depthwise_conv_sum, x, kern)
-    yb, vb = f(O.depthwise_conv_xla, x, kern)
+
+    @jax.jit
+    def both(x, kk):
+        ours = jax.vjp(lambda a, b: O.depthwise_conv_sum(a, b, s, d, p, relu), x, kk)
+        xla = jax.vjp(lambda a, b: O.depthwise_conv_xla(jnp.maximum(a, 0) if relu else a, b, s,
+                                                        d, p), x, kk)
+        return ours, xla
+
+    (ya, va), (yb, vb) = both(x, kern)
     close(ya, yb, 1e-5)
     dy = jnp.asarray(rng.normal(size=ya.shape), jnp.float32)
     for ga, gb in zip(va(dy), vb(dy), strict=True):
@@ -333,18 +339,18 @@ def _apply_both(net, v, x, w):
             net.apply(v, x, w, train=True, mutable=["batch_stats"]))
 
 
-@pytest.mark.parametrize("space", ["s1", "s2"])
-def test_supernet_matches_torch(T, space):
-    """S1 (per-edge candidates: unrolled cells; pools, skip, sep, dil) and S2 (scanned cells),
-    3 cells: a normal cell, then two reduction cells (the second with FactorizedReduce
-    preprocessing), eval and train mode."""
+@pytest.mark.parametrize("space,layers", [("s1", 2), ("s2", 3)])
+def test_supernet_matches_torch(T, space, layers):
+    """S1 (per-edge candidates: unrolled cells; max and average pooling, skip, sep and dil
+    convolutions) in two reduction cells (the second with FactorizedReduce preprocessing), and
+    S2 (scanned cells) in a normal and two reduction cells, in eval and train mode."""
     import torch
 
     normal, reduce = CANDIDATES[space]
-    net = DartsSupernet(C, 3, 10, normal, reduce)
+    net = DartsSupernet(C, layers, 10, normal, reduce)
     v = net_variables(net, 9)
     x, w = images(10), op_weights(net, 11)
-    ref = T.SearchNetwork(C, 10, 3, normal, reduce).double()
+    ref = T.SearchNetwork(C, 10, layers, normal, reduce).double()
     T.load_flax(ref, scan_to_per_edge(v))
     xt = torch.from_numpy(nchw(x)).double()
     wt = [torch.from_numpy(np.array(w[k])).double() for k in ("normal", "reduce")]
@@ -398,24 +404,21 @@ def test_network_cifar_matches_torch_and_returns_auxiliary_logits(T):
 
 
 def test_drop_path_spares_identity_operations_and_follows_the_rng():
-    ops = ("skip_connect", "sep_conv_3x3")
-    skip_only = ((0, 0), (1, 0)) * 4  # every node: skip from the two cell inputs
-    convs = ((0, 1), (1, 1)) * 4
+    # Node 0 sums skip connections (identities) of both inputs; nodes 1-3 sum poolings.
+    cell = EvalCell(C, False, False, ((0, 0), (1, 0)) + ((0, 1), (1, 1)) * 3,
+                    ("skip_connect", "avg_pool_3x3"))
     x = jnp.asarray(np.random.default_rng(17).normal(size=(C, 8, HW, HW)), jnp.float32)
-
-    def run(geno, rate, key):
-        cell = EvalCell(C, False, False, geno, ops)
-        v = cell.init(jax.random.key(0), x, x, False)
-        out, _ = cell.apply(v, x, x, True, rate, rngs={"drop_path": key},
-                            mutable=["batch_stats"])
-        return np.asarray(out)
-
+    v = jax.jit(lambda x: cell.init(jax.random.key(0), x, x, False))(x)
+    run = jax.jit(lambda rate, key: cell.apply(v, x, x, True, rate, rngs={"drop_path": key},
+                                               mutable=["batch_stats"])[0])
     k1, k2 = jax.random.key(1), jax.random.key(2)
-    close(run(skip_only, 0.5, k1), run(skip_only, 0.0, k1), 0)  # identities are never dropped
-    a, b = run(convs, 0.5, k1), run(convs, 0.5, k2)
-    np.testing.assert_array_equal(a, run(convs, 0.5, k1))
-    assert not np.allclose(a, b)
-    assert not np.allclose(a, run(convs, 0.0, k1))
+    off, a, b = (np.asarray(run(r, k)) for r, k in ((0.0, k1), (0.5, k1), (0.5, k2)))
+    np.testing.assert_array_equal(a, np.asarray(run(0.5, k1)))  # a function of the key
+    close(a[:C], off[:C], 1e-6)  # identities are never dropped
+    for other in (off, b):  # the poolings' samples are
+        assert not np.allclose(a[C:], other[C:])
+    dropped = np.all(a[C:2 * C] == 0, axis=(0, 2, 3))  # node 1: both poolings dropped
+    assert 0 < dropped.sum() < 8
 
 
 # ---- one-hot supernet vs the discrete network ------------------------------------------------
@@ -462,7 +465,7 @@ def test_one_hot_supernet_equals_the_discrete_network():
 
 def test_train_step_compiles_once_and_noise_follows_the_key():
     normal, reduce = CANDIDATES["s4"]  # noise and sep_conv_3x3
-    net = DartsSupernet(C, 2, 10, normal, reduce)
+    net = DartsSupernet(C, 1, 10, normal, reduce)  # one (reduction) cell, scanned
     v = net_variables(net, 20)
     tx = optax.sgd(0.1, momentum=0.9)
 

@@ -25,7 +25,6 @@ from jaxnas.models.darts.ops import (
     Op,
     ReLUConvBN,
     drop_path,
-    fence,
     is_identity,
 )
 
@@ -127,11 +126,10 @@ class _EdgeStep(nn.Module):
     @nn.compact
     def __call__(self, nodes: jax.Array, inputs: jax.Array, src: jax.Array, dst: jax.Array,
                  w: jax.Array) -> tuple[jax.Array, None]:
-        # The fence materialises the gradient of x before the loop's transpose adds it into the
-        # source buffer's cotangent (a fusion over the whole buffer, which otherwise recomputed
-        # the mixed operation's input gradient for every state in the buffer).
-        x = fence(jax.lax.dynamic_index_in_dim(nodes if self.from_nodes else inputs, src, 0,
-                                               False))
+        # MixedOp fences x: that also materialises its gradient before the loop's transpose adds
+        # it into the source buffer's cotangent (a fusion over the whole buffer, which otherwise
+        # recomputed the mixed operation's input gradient for every state in the buffer).
+        x = jax.lax.dynamic_index_in_dim(nodes if self.from_nodes else inputs, src, 0, False)
         y = MixedOp(self.ops, self.features, self.stride, name="op")(x, w, self.train)
         acc = jax.lax.dynamic_index_in_dim(nodes, dst, 0, False) + y
         return jax.lax.dynamic_update_index_in_dim(nodes, acc, dst, 0), None

@@ -242,34 +242,40 @@ def depthwise_conv_xla(x: jax.Array, kernel: jax.Array, stride: int = 1, dilatio
         dimension_numbers=("CNHW", "HWIO", "CNHW"), feature_group_count=x.shape[0])
 
 
-def _dw_shifted_sum(x, kernel, stride, dilation, padding):
+def _dw_shifted_sum(x, kernel, stride, dilation, padding, relu=False):
     c, _, h, w = x.shape
     k = kernel.shape[0]
     ho, wo = _out_size(h, k, stride, dilation, padding), _out_size(w, k, stride, dilation, padding)
     kk = kernel.reshape(k * k, c, 1, 1, 1)
     taps = _taps(_pad_hw(x, padding), k, stride, dilation, ho, wo)
+    if relu:  # rectified per tap inside the loop: relu(x) is never stored
+        taps = [jnp.maximum(t, 0) for t in taps]
     return functools.reduce(jnp.add, [t * kk[i] for i, t in enumerate(taps)])
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5, 6))
 def depthwise_conv_sum(x: jax.Array, kernel: jax.Array, stride: int = 1, dilation: int = 1,
-                       padding: int = 0) -> jax.Array:
-    """Depthwise convolution as a sum of shifted, scaled copies of the input (CPU path).
+                       padding: int = 0, relu: bool = False, fence_input: bool = True
+                       ) -> jax.Array:
+    """Depthwise convolution of ``x`` (``relu=True``: of ``relu(x)``) as a sum of shifted,
+    scaled copies of the input (CPU path).
 
     Same arguments and result as :func:`depthwise_conv_xla`. XLA:CPU fuses the ``k * k``
     shifted multiply-adds into one loop; its grouped convolution runs 50-200x slower on CPU.
-    ``x`` and, backward, ``dy`` pass through :func:`fence` first.
-    The backward pass is custom: the input gradient is the correlation of ``dy`` with the
-    flipped kernel (stride 1; autodiff of the shifted sum at stride 2), the kernel gradient
+    The backward pass is custom: the input gradient is the correlation of ``dy`` (spread onto
+    the stride grid) with the flipped kernel, the kernel gradient
     ``dk[t, c] = sum_(b, h, w) tap_t(x) * dy`` one variadic reduction over all taps (one pass
-    over ``x`` and ``dy``).
+    over ``x`` and ``dy``). ``x`` (unless ``fence_input=False``: the caller guarantees it is
+    materialised, e.g. the output of :func:`fence`) and ``dy`` pass through :func:`fence`;
+    the input gradient is materialised before it is returned.
     """
-    return _dw_shifted_sum(x, kernel, stride, dilation, padding)
+    return _dw_shifted_sum(x, kernel, stride, dilation, padding, relu)
 
 
-def _dw_fwd(x, kernel, stride, dilation, padding):
-    x = fence(x)
-    return _dw_shifted_sum(x, kernel, stride, dilation, padding), (x, kernel)
+def _dw_fwd(x, kernel, stride, dilation, padding, relu, fence_input):
+    if fence_input:
+        x = fence(x)
+    return _dw_shifted_sum(x, kernel, stride, dilation, padding, relu), (x, kernel)
 
 
 def _dilate_pad(dy: jax.Array, stride: int, lo: int, hi_h: int, hi_w: int) -> jax.Array:
@@ -279,7 +285,7 @@ def _dilate_pad(dy: jax.Array, stride: int, lo: int, hi_h: int, hi_w: int) -> ja
                        ((0, 0, 0), (0, 0, 0), (lo, hi_h, stride - 1), (lo, hi_w, stride - 1)))
 
 
-def _dw_bwd(stride, dilation, padding, res, dy):
+def _dw_bwd(stride, dilation, padding, relu, fence_input, res, dy):
     x, kernel = res
     dy = fence(dy)
     k, c = kernel.shape[0], kernel.shape[-1]
@@ -291,8 +297,12 @@ def _dw_bwd(stride, dilation, padding, res, dy):
     lo = span - padding
     dyp = _dilate_pad(dy, stride, lo, h + span - stride * (ho - 1) - 1 - lo,
                       w + span - stride * (wo - 1) - 1 - lo)
-    dx = _materialize((_dw_shifted_sum(dyp, kernel[::-1, ::-1], 1, dilation, 0),))[0]
-    prods = [t * dy for t in _taps(_pad_hw(x, padding), k, stride, dilation, ho, wo)]
+    dx = _dw_shifted_sum(dyp, kernel[::-1, ::-1], 1, dilation, 0)
+    if relu:
+        dx = jnp.where(x > 0, dx, jnp.zeros((), dx.dtype))
+    dx = _materialize((dx,))[0]
+    taps = _taps(_pad_hw(x, padding), k, stride, dilation, ho, wo)
+    prods = [(jnp.maximum(t, 0) if relu else t) * dy for t in taps]
     dk = jnp.stack(_sum_all(prods, _STAT_AXES))
     return dx, dk.reshape(k, k, 1, c).astype(kernel.dtype)
 
@@ -301,12 +311,12 @@ depthwise_conv_sum.defvjp(_dw_fwd, _dw_bwd)
 
 
 def depthwise_conv(x: jax.Array, kernel: jax.Array, stride: int = 1, dilation: int = 1,
-                   padding: int = 0) -> jax.Array:
-    """Depthwise convolution ``[C, B, H, W] * [k, k, 1, C]``: :func:`depthwise_conv_sum` on
-    CPU, :func:`depthwise_conv_xla` elsewhere."""
+                   padding: int = 0, relu: bool = False, fence_input: bool = True) -> jax.Array:
+    """Depthwise convolution ``[C, B, H, W] * [k, k, 1, C]`` of ``x`` or ``relu(x)``:
+    :func:`depthwise_conv_sum` on CPU, :func:`depthwise_conv_xla` elsewhere."""
     if on_cpu():
-        return depthwise_conv_sum(x, kernel, stride, dilation, padding)
-    return depthwise_conv_xla(x, kernel, stride, dilation, padding)
+        return depthwise_conv_sum(x, kernel, stride, dilation, padding, relu, fence_input)
+    return depthwise_conv_xla(nn.relu(x) if relu else x, kernel, stride, dilation, padding)
 
 
 def pointwise_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
@@ -324,12 +334,15 @@ class DepthwiseConv(nn.Module):
     stride: int = 1
     dilation: int = 1
     padding: int = 0
+    relu: bool = False  # convolve relu(x)
+    fence_input: bool = True  # False: the caller guarantees x is materialised (see fence)
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         k = self.param("kernel", nn.initializers.lecun_normal(),
                        (self.kernel, self.kernel, 1, x.shape[0]), jnp.float32).astype(x.dtype)
-        return depthwise_conv(x, k, self.stride, self.dilation, self.padding)
+        return depthwise_conv(x, k, self.stride, self.dilation, self.padding, self.relu,
+                              self.fence_input)
 
 
 class PointwiseConv(nn.Module):
@@ -372,13 +385,15 @@ class SepConv(nn.Module):
     kernel: int
     stride: int = 1
     affine: bool = False
+    fence_input: bool = True  # False: x is materialised already (see fence)
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         c_in, p = x.shape[0], self.kernel // 2
-        y = DepthwiseConv(self.kernel, self.stride, 1, p, name="dw1")(nn.relu(x))
+        y = DepthwiseConv(self.kernel, self.stride, 1, p, relu=True,
+                          fence_input=self.fence_input, name="dw1")(x)
         y = BatchNorm(self.affine, name="bn1")(PointwiseConv(c_in, name="pw1")(y), train)
-        y = DepthwiseConv(self.kernel, 1, 1, p, name="dw2")(nn.relu(y))
+        y = DepthwiseConv(self.kernel, 1, 1, p, relu=True, name="dw2")(y)
         return BatchNorm(self.affine, name="bn2")(PointwiseConv(self.features, name="pw2")(y),
                                                    train)
 
@@ -392,11 +407,13 @@ class DilConv(nn.Module):
     stride: int = 1
     dilation: int = 2
     affine: bool = False
+    fence_input: bool = True  # False: x is materialised already (see fence)
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         p = self.dilation * (self.kernel - 1) // 2
-        y = DepthwiseConv(self.kernel, self.stride, self.dilation, p, name="dw")(nn.relu(x))
+        y = DepthwiseConv(self.kernel, self.stride, self.dilation, p, relu=True,
+                          fence_input=self.fence_input, name="dw")(x)
         return BatchNorm(self.affine, name="bn")(PointwiseConv(self.features, name="pw")(y),
                                                   train)
 
@@ -431,8 +448,8 @@ def _max_pool_fwd_value(x: jax.Array, stride: int) -> jax.Array:
     return out[:, :, ::stride, ::stride] if stride > 1 else out
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def max_pool_3x3(x: jax.Array, stride: int = 1) -> jax.Array:
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def max_pool_3x3(x: jax.Array, stride: int = 1, fence_input: bool = True) -> jax.Array:
     """3x3 max pooling, padding 1, stride 1 or 2: ``[C, B, H, W] -> [C, B, Ho, Wo]``.
 
     The gradient goes to the first maximum of each window in row-major order, as in PyTorch
@@ -442,11 +459,12 @@ def max_pool_3x3(x: jax.Array, stride: int = 1) -> jax.Array:
     return _max_pool_fwd_value(x, stride)
 
 
-def _max_pool_fwd(x, stride):
+def _max_pool_fwd(x, stride, fence_input):
     if stride > 1 and (x.shape[2] % stride or x.shape[3] % stride):
         raise ValueError(f"strided max pooling needs sizes divisible by {stride}, got "
                          f"{x.shape[2:]}")
-    x = fence(x)
+    if fence_input:
+        x = fence(x)
     y = _max_pool_fwd_value(x, stride)
     taps = _taps(_pad_hw(x, 1, -jnp.inf), 3, stride, 1, y.shape[2], y.shape[3])
     idx = jnp.full(y.shape, 8, jnp.int8)
@@ -456,7 +474,7 @@ def _max_pool_fwd(x, stride):
     return y, idx
 
 
-def _max_pool_bwd(stride, idx, dy):
+def _max_pool_bwd(stride, fence_input, idx, dy):
     dy = fence(dy)
     c, b, ho, wo = idx.shape
     h, w = ho * stride, wo * stride
@@ -484,19 +502,21 @@ def _avg_pool_value(x: jax.Array, stride: int) -> jax.Array:
     return out[:, :, ::stride, ::stride] if stride > 1 else out
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def avg_pool_3x3(x: jax.Array, stride: int = 1) -> jax.Array:
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def avg_pool_3x3(x: jax.Array, stride: int = 1, fence_input: bool = True) -> jax.Array:
     """3x3 average pooling, padding 1 excluded from the count, stride 1 or 2:
     ``[C, B, H, W] -> [C, B, Ho, Wo]``. Shifted adds (separable), times the reciprocal window
-    sizes; the input and the output cotangent pass through :func:`fence`."""
+    sizes; the input (unless ``fence_input=False``) and the output cotangent pass through
+    :func:`fence`."""
     return _avg_pool_value(x, stride)
 
 
-def _avg_pool_fwd(x, stride):
-    return _avg_pool_value(fence(x), stride), jnp.zeros(x.shape[2:], x.dtype)  # shape carrier
+def _avg_pool_fwd(x, stride, fence_input):
+    y = _avg_pool_value(fence(x) if fence_input else x, stride)
+    return y, jnp.zeros(x.shape[2:], x.dtype)  # shape carrier
 
 
-def _avg_pool_bwd(stride, hw, dy):
+def _avg_pool_bwd(stride, fence_input, hw, dy):
     # The adjoint of "window sum times 1/count": the window sum (3x3 ones kernel, symmetric) of
     # dy / count spread back onto the stride grid.
     h, w = hw.shape
@@ -546,10 +566,11 @@ class Op(nn.Module):
     stride: int = 1
     affine: bool = False
     pool_bn: bool = False
+    fenced: bool = False  # x is the output of fence(): the window operations read it directly
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        n, c, s = check_op(self.op), self.features, self.stride
+        n, c, s, f = check_op(self.op), self.features, self.stride, not self.fenced
         if n == "none":
             return jnp.zeros(strided_shape(x, s), x.dtype)
         if n == "noise":
@@ -562,12 +583,12 @@ class Op(nn.Module):
         if n == "skip_connect":
             return x if s == 1 else FactorizedReduce(c, self.affine, name="reduce")(x, train)
         if n in ("max_pool_3x3", "avg_pool_3x3"):
-            y = max_pool_3x3(x, s) if n == "max_pool_3x3" else avg_pool_3x3(x, s)
+            y = max_pool_3x3(x, s, f) if n == "max_pool_3x3" else avg_pool_3x3(x, s, f)
             return BatchNorm(False, name="bn")(y, train) if self.pool_bn else y
         k, d = CONV_OPS[n]
         if d == 1:
-            return SepConv(c, k, s, self.affine, name="sep")(x, train)
-        return DilConv(c, k, s, d, self.affine, name="dil")(x, train)
+            return SepConv(c, k, s, self.affine, f, name="sep")(x, train)
+        return DilConv(c, k, s, d, self.affine, f, name="dil")(x, train)
 
 
 def is_identity(name: str, stride: int) -> bool:
@@ -592,11 +613,13 @@ class MixedOp(nn.Module):
     def __call__(self, x: jax.Array, weights: jax.Array, train: bool) -> jax.Array:
         """Args: x ``[C, B, H, W]``; weights ``[K]``. Returns ``[C, B, H/s, W/s]``."""
         w = weights.astype(x.dtype)
+        x = fence(x)  # once for every window operation (and their input gradients' sum)
         out = None
         for k, name in enumerate(self.ops):
             if name == "none":
                 continue
-            y = w[k] * Op(name, self.features, self.stride, False, True, name=name)(x, train)
+            op = Op(name, self.features, self.stride, False, True, fenced=True, name=name)
+            y = w[k] * op(x, train)
             out = y if out is None else out + y
         return jnp.zeros(strided_shape(x, self.stride), x.dtype) if out is None else out
 
