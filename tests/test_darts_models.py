@@ -43,6 +43,7 @@ from jaxnas.models.layers import kernel_fan_in
 C, HW, B = 4, 8, 2
 
 
+
 @pytest.fixture(scope="module")
 def T():
     """The PyTorch reference module; skipped without torch (a failure under CI=true)."""

@@ -13,6 +13,7 @@ edges from the two inputs have stride 2. Activations are channel-major ``[C, B, 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import flax.linen as nn
@@ -114,38 +115,41 @@ def edge_groups(steps: int = 4) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 
 class _EdgeStep(nn.Module):
-    """One edge as an ``nn.scan`` body: ``nodes[dst] += MixedOp(source)``, the source read
-    from the cell inputs or from the nodes."""
+    """One edge as an ``nn.scan`` body: ``buf[dst] += MixedOp(source)``, the source read from
+    the carried buffer ``buf`` (``from_buf``) or from the broadcast cell inputs."""
 
     ops: tuple[str, ...]
     features: int
     stride: int
     train: bool
-    from_nodes: bool
+    from_buf: bool
 
     @nn.compact
-    def __call__(self, nodes: jax.Array, inputs: jax.Array, src: jax.Array, dst: jax.Array,
-                 w: jax.Array) -> tuple[jax.Array, None]:
+    def __call__(self, buf: jax.Array, inputs: jax.Array | None, src: jax.Array,
+                 dst: jax.Array, w: jax.Array) -> tuple[jax.Array, None]:
         # MixedOp fences x: that also materialises its gradient before the loop's transpose adds
         # it into the source buffer's cotangent (a fusion over the whole buffer, which otherwise
         # recomputed the mixed operation's input gradient for every state in the buffer).
-        x = jax.lax.dynamic_index_in_dim(nodes if self.from_nodes else inputs, src, 0, False)
+        x = jax.lax.dynamic_index_in_dim(buf if self.from_buf else inputs, src, 0, False)
         y = MixedOp(self.ops, self.features, self.stride, name="op")(x, w, self.train)
-        acc = jax.lax.dynamic_index_in_dim(nodes, dst, 0, False) + y
-        return jax.lax.dynamic_update_index_in_dim(nodes, acc, dst, 0), None
+        acc = jax.lax.dynamic_index_in_dim(buf, dst, 0, False) + y
+        return jax.lax.dynamic_update_index_in_dim(buf, acc, dst, 0), None
 
 
 class ScanSearchCell(nn.Module):
-    """The search cell with its edges run as two ``nn.scan`` loops (same function as
+    """The search cell with its edges run as ``nn.scan`` loops (same function as
     :class:`SearchCell`; every edge must have the same candidates).
 
-    The 8 edges from the cell inputs (stride 2 in a reduction cell) run first, then the 6 edges
-    from intermediate nodes, each loop in edge order, so that a node is complete before an edge
-    reads it. XLA compiles one mixed operation per loop instead of one per edge: the training
-    step of the 8-cell supernet compiles in a fraction of the unrolled time (see
-    experiments/RESULTS_darts_space.md). Parameters: ``input_edges/op`` and ``node_edges/op``,
-    each leaf stacked over the loop's edges (:func:`~jaxnas.models.darts.network.
-    scan_to_per_edge` unstacks them into :class:`SearchCell`'s ``edge{e}`` layout).
+    A normal cell runs its 14 edges as one loop over a buffer of the 6 states, in edge order
+    (an edge reads a node only after every edge into that node). In a reduction cell the 8
+    edges from the cell inputs (stride 2) are one loop and the 6 edges between intermediate
+    nodes (half the resolution) another. XLA compiles one mixed operation per loop instead of
+    one per edge, and the loop boundaries keep it from fusing (and recomputing) work across
+    edges: the 8-cell training step compiled in 15 minutes unrolled and ran 2.5x slower
+    (experiments/RESULTS_darts_space.md). Parameters: ``edges/op`` (normal cells) or
+    ``input_edges/op`` and ``node_edges/op`` (reduction cells), each leaf stacked over the
+    loop's edges; :func:`~jaxnas.models.darts.network.scan_to_per_edge` unstacks them into
+    :class:`SearchCell`'s ``edge{e}`` layout.
     """
 
     features: int
@@ -154,6 +158,12 @@ class ScanSearchCell(nn.Module):
     ops: tuple[tuple[str, ...], ...]
     steps: int = 4
     multiplier: int = 4
+
+    def _loop(self, name: str, n: int, stride: int, train: bool, from_buf: bool):
+        loop = nn.scan(_EdgeStep, variable_axes={"params": 0, "batch_stats": 0},
+                       split_rngs={"params": True, "noise": True},
+                       in_axes=(nn.broadcast, 0, 0, 0), length=n)
+        return loop(self.ops[0], self.features, stride, train, from_buf, name=name)
 
     @nn.compact
     def __call__(self, s0: jax.Array, s1: jax.Array, weights: jax.Array, train: bool
@@ -166,21 +176,25 @@ class ScanSearchCell(nn.Module):
             raise ValueError(f"multiplier {self.multiplier} > steps {self.steps}: the output "
                              "would include cell inputs; use SearchCell")
         s0, s1 = preprocess(s0, s1, self.features, self.reduction_prev, False, train)
-        inputs = jnp.stack([s0, s1])
-        stride = edge_stride(self.reduction, 0)
-        c, b, h, w = s1.shape
-        nodes = jnp.zeros((self.steps, c, b, h // stride, w // stride), s1.dtype)
         edges = edge_list(self.steps)
-        for name, group, from_nodes in zip(("input_edges", "node_edges"),
-                                           edge_groups(self.steps), (False, True), strict=True):
-            src = jnp.asarray([edges[e][1] - (2 if from_nodes else 0) for e in group], jnp.int32)
-            dst = jnp.asarray([edges[e][0] for e in group], jnp.int32)
-            loop = nn.scan(_EdgeStep, variable_axes={"params": 0, "batch_stats": 0},
-                           split_rngs={"params": True, "noise": True},
-                           in_axes=(nn.broadcast, 0, 0, 0), length=len(group))
-            step = loop(self.ops[0], self.features, 1 if from_nodes else stride, train,
-                        from_nodes, name=name)
-            nodes, _ = step(nodes, inputs, src, dst, weights[jnp.asarray(group)])
+        ints = functools.partial(jnp.asarray, dtype=jnp.int32)
+        if not self.reduction:
+            states = jnp.concatenate([jnp.stack([s0, s1]),
+                                      jnp.zeros((self.steps, *s1.shape), s1.dtype)])
+            step = self._loop("edges", len(edges), 1, train, True)
+            states, _ = step(states, None, ints([j for _, j in edges]),
+                             ints([2 + i for i, _ in edges]), weights)
+            nodes = states[2:]
+        else:
+            inputs = jnp.stack([s0, s1])
+            c, b, h, w = s1.shape
+            nodes = jnp.zeros((self.steps, c, b, h // 2, w // 2), s1.dtype)
+            for name, group, from_nodes in zip(("input_edges", "node_edges"),
+                                               edge_groups(self.steps), (False, True),
+                                               strict=True):
+                step = self._loop(name, len(group), 1 if from_nodes else 2, train, from_nodes)
+                nodes, _ = step(nodes, inputs, ints([edges[e][1] - 2 * from_nodes for e in group]),
+                                ints([edges[e][0] for e in group]), weights[ints(group)])
         out = nodes[self.steps - self.multiplier:]  # [m, C, B, H, W]: concatenated channels
         return out.reshape(-1, *out.shape[2:])
 

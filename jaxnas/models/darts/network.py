@@ -101,8 +101,9 @@ class DartsSupernet(nn.Module):
             SearchCell`). Same function either way.
 
     Parameters: ``stem``, ``cell{i}`` (``preprocess0``, ``preprocess1`` and, unrolled,
-    ``edge{e}/{op name}``; scanned, ``input_edges/op/{op name}`` and ``node_edges/op/{op name}``
-    stacked over the loop's edges, see :func:`scan_to_per_edge`), ``classifier``.
+    ``edge{e}/{op name}``; scanned, ``edges/op/{op name}`` in normal cells and
+    ``input_edges/op/{op name}``, ``node_edges/op/{op name}`` in reduction cells, stacked over
+    the loops' edges, see :func:`scan_to_per_edge`), ``classifier``.
     """
 
     channels: int = 16
@@ -142,8 +143,8 @@ class DartsSupernet(nn.Module):
             shape = None if k not in op_weights else tuple(op_weights[k].shape)
             if shape != (edges, len(ops[0])):
                 raise ValueError(f"op_weights[{k!r}] must have shape {(edges, len(ops[0]))} "
-                                 f"(edges, candidates), got {shape}; pass e.g. "
-                                 "{'normal': softmax(alpha_normal), 'reduce': softmax(alpha_reduce)}")
+                                 f"(edges, candidates), got {shape}; pass e.g. {{'normal': "
+                                 "softmax(alpha_normal), 'reduce': softmax(alpha_reduce)}")
         s0 = s1 = Stem(self.stem_multiplier * self.channels, name="stem")(x, train)
         for i, (red, red_prev, c) in enumerate(cell_plan(self.layers, self.channels)):
             kind = "reduce" if red else "normal"
@@ -320,6 +321,7 @@ def scan_to_per_edge(variables: dict, steps: int = 4) -> dict:
         The same variables in the per-edge layout.
     """
     groups = dict(zip(("input_edges", "node_edges"), edge_groups(steps), strict=True))
+    groups["edges"] = tuple(range(num_edges(steps)))
     out = {}
     for col, tree in variables.items():
         tree = dict(tree)

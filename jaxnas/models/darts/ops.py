@@ -75,8 +75,8 @@ def _sum_all(terms: list[jax.Array], axes: tuple[int, ...]) -> list[jax.Array]:
     """``[sum(t, axes) for t in terms]`` as one variadic reduction: XLA:CPU reads the operands
     in a single pass instead of one pass per term."""
     zeros = [jnp.zeros((), t.dtype) for t in terms]
-    return list(jax.lax.reduce(terms, zeros, lambda a, b: tuple(u + v for u, v in zip(a, b, strict=True)),
-                               axes))
+    return list(jax.lax.reduce(
+        terms, zeros, lambda a, b: tuple(u + v for u, v in zip(a, b, strict=True)), axes))
 
 
 def _materialize(xs: tuple[jax.Array, ...]) -> tuple[jax.Array, ...]:
