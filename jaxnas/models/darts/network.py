@@ -1,5 +1,6 @@
 """DARTS networks (Liu, Simonyan, Yang, ICLR 2019): the search supernet and the evaluation
-network ``NetworkCIFAR`` with its auxiliary head, channels-last (NHWC).
+network ``NetworkCIFAR`` with its auxiliary head. Images in NHWC, logits out; activations inside
+are channel-major (:mod:`jaxnas.models.darts.ops`).
 
 Both: a stem (3x3 convolution to ``stem_multiplier * C`` channels + affine BatchNorm), ``layers``
 cells, the cells at ``layers // 3`` and ``2 * layers // 3`` reduction cells (stride 2, channels
@@ -16,9 +17,11 @@ previous cells (the stem output for both at the start)::
 
 The supernet takes its operation weights explicitly, ``{'normal': [14, K_n], 'reduce': [14,
 K_r]}`` (softmax(alpha), a one-hot architecture, a mask, any mixture); the ``noise`` operation
-(RobustDARTS S4) draws from the ``'noise'`` rng stream. :func:`param_count` counts parameters
-(with or without the auxiliary head) and :func:`supernet_to_network` maps supernet variables
-onto a discrete network (so a one-hot supernet can be compared with it).
+(RobustDARTS S4) draws from the ``'noise'`` rng stream (``rngs={'noise': key}``).
+:func:`init` builds variables, :func:`param_counts` counts parameters (with and without the
+auxiliary head), :func:`scan_to_per_edge` unstacks scanned cells, and
+:func:`supernet_to_network` maps supernet variables onto a discrete network (so a one-hot
+supernet can be compared with it).
 """
 
 from __future__ import annotations

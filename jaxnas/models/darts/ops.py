@@ -242,23 +242,19 @@ def depthwise_conv_xla(x: jax.Array, kernel: jax.Array, stride: int = 1, dilatio
         dimension_numbers=("CNHW", "HWIO", "CNHW"), feature_group_count=x.shape[0])
 
 
-def _dw_shifted_sum(x, kernel, stride, dilation, padding, relu=False):
+def _dw_shifted_sum(x, kernel, stride, dilation, padding):
     c, _, h, w = x.shape
     k = kernel.shape[0]
     ho, wo = _out_size(h, k, stride, dilation, padding), _out_size(w, k, stride, dilation, padding)
     kk = kernel.reshape(k * k, c, 1, 1, 1)
     taps = _taps(_pad_hw(x, padding), k, stride, dilation, ho, wo)
-    if relu:  # rectified per tap inside the loop: relu(x) is never stored
-        taps = [jnp.maximum(t, 0) for t in taps]
     return functools.reduce(jnp.add, [t * kk[i] for i, t in enumerate(taps)])
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5, 6))
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
 def depthwise_conv_sum(x: jax.Array, kernel: jax.Array, stride: int = 1, dilation: int = 1,
-                       padding: int = 0, relu: bool = False, fence_input: bool = True
-                       ) -> jax.Array:
-    """Depthwise convolution of ``x`` (``relu=True``: of ``relu(x)``) as a sum of shifted,
-    scaled copies of the input (CPU path).
+                       padding: int = 0, fence_input: bool = True) -> jax.Array:
+    """Depthwise convolution as a sum of shifted, scaled copies of the input (CPU path).
 
     Same arguments and result as :func:`depthwise_conv_xla`. XLA:CPU fuses the ``k * k``
     shifted multiply-adds into one loop; its grouped convolution runs 50-200x slower on CPU.
@@ -266,16 +262,18 @@ def depthwise_conv_sum(x: jax.Array, kernel: jax.Array, stride: int = 1, dilatio
     the stride grid) with the flipped kernel, the kernel gradient
     ``dk[t, c] = sum_(b, h, w) tap_t(x) * dy`` one variadic reduction over all taps (one pass
     over ``x`` and ``dy``). ``x`` (unless ``fence_input=False``: the caller guarantees it is
-    materialised, e.g. the output of :func:`fence`) and ``dy`` pass through :func:`fence`;
-    the input gradient is materialised before it is returned.
+    materialised, e.g. the output of :func:`fence`) and ``dy`` pass through :func:`fence`; the
+    output and the input gradient are materialised (fused into the following 1x1 convolution's
+    reshape to a matrix, the shifted sum ran 4x slower).
     """
-    return _dw_shifted_sum(x, kernel, stride, dilation, padding, relu)
+    return _dw_shifted_sum(x, kernel, stride, dilation, padding)
 
 
-def _dw_fwd(x, kernel, stride, dilation, padding, relu, fence_input):
+def _dw_fwd(x, kernel, stride, dilation, padding, fence_input):
     if fence_input:
         x = fence(x)
-    return _dw_shifted_sum(x, kernel, stride, dilation, padding, relu), (x, kernel)
+    y = _materialize((_dw_shifted_sum(x, kernel, stride, dilation, padding),))[0]
+    return y, (x, kernel)
 
 
 def _dilate_pad(dy: jax.Array, stride: int, lo: int, hi_h: int, hi_w: int) -> jax.Array:
@@ -285,7 +283,7 @@ def _dilate_pad(dy: jax.Array, stride: int, lo: int, hi_h: int, hi_w: int) -> ja
                        ((0, 0, 0), (0, 0, 0), (lo, hi_h, stride - 1), (lo, hi_w, stride - 1)))
 
 
-def _dw_bwd(stride, dilation, padding, relu, fence_input, res, dy):
+def _dw_bwd(stride, dilation, padding, fence_input, res, dy):
     x, kernel = res
     dy = fence(dy)
     k, c = kernel.shape[0], kernel.shape[-1]
@@ -297,12 +295,8 @@ def _dw_bwd(stride, dilation, padding, relu, fence_input, res, dy):
     lo = span - padding
     dyp = _dilate_pad(dy, stride, lo, h + span - stride * (ho - 1) - 1 - lo,
                       w + span - stride * (wo - 1) - 1 - lo)
-    dx = _dw_shifted_sum(dyp, kernel[::-1, ::-1], 1, dilation, 0)
-    if relu:
-        dx = jnp.where(x > 0, dx, jnp.zeros((), dx.dtype))
-    dx = _materialize((dx,))[0]
-    taps = _taps(_pad_hw(x, padding), k, stride, dilation, ho, wo)
-    prods = [(jnp.maximum(t, 0) if relu else t) * dy for t in taps]
+    dx = _materialize((_dw_shifted_sum(dyp, kernel[::-1, ::-1], 1, dilation, 0),))[0]
+    prods = [t * dy for t in _taps(_pad_hw(x, padding), k, stride, dilation, ho, wo)]
     dk = jnp.stack(_sum_all(prods, _STAT_AXES))
     return dx, dk.reshape(k, k, 1, c).astype(kernel.dtype)
 
@@ -311,12 +305,12 @@ depthwise_conv_sum.defvjp(_dw_fwd, _dw_bwd)
 
 
 def depthwise_conv(x: jax.Array, kernel: jax.Array, stride: int = 1, dilation: int = 1,
-                   padding: int = 0, relu: bool = False, fence_input: bool = True) -> jax.Array:
-    """Depthwise convolution ``[C, B, H, W] * [k, k, 1, C]`` of ``x`` or ``relu(x)``:
-    :func:`depthwise_conv_sum` on CPU, :func:`depthwise_conv_xla` elsewhere."""
+                   padding: int = 0, fence_input: bool = True) -> jax.Array:
+    """Depthwise convolution ``[C, B, H, W] * [k, k, 1, C]``: :func:`depthwise_conv_sum` on
+    CPU, :func:`depthwise_conv_xla` elsewhere."""
     if on_cpu():
-        return depthwise_conv_sum(x, kernel, stride, dilation, padding, relu, fence_input)
-    return depthwise_conv_xla(nn.relu(x) if relu else x, kernel, stride, dilation, padding)
+        return depthwise_conv_sum(x, kernel, stride, dilation, padding, fence_input)
+    return depthwise_conv_xla(x, kernel, stride, dilation, padding)
 
 
 def pointwise_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
@@ -334,15 +328,13 @@ class DepthwiseConv(nn.Module):
     stride: int = 1
     dilation: int = 1
     padding: int = 0
-    relu: bool = False  # convolve relu(x)
     fence_input: bool = True  # False: the caller guarantees x is materialised (see fence)
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         k = self.param("kernel", nn.initializers.lecun_normal(),
                        (self.kernel, self.kernel, 1, x.shape[0]), jnp.float32).astype(x.dtype)
-        return depthwise_conv(x, k, self.stride, self.dilation, self.padding, self.relu,
-                              self.fence_input)
+        return depthwise_conv(x, k, self.stride, self.dilation, self.padding, self.fence_input)
 
 
 class PointwiseConv(nn.Module):
@@ -385,15 +377,15 @@ class SepConv(nn.Module):
     kernel: int
     stride: int = 1
     affine: bool = False
-    fence_input: bool = True  # False: x is materialised already (see fence)
+    rectified: bool = False  # x is relu(input), materialised (see fence): skip the first ReLU
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         c_in, p = x.shape[0], self.kernel // 2
-        y = DepthwiseConv(self.kernel, self.stride, 1, p, relu=True,
-                          fence_input=self.fence_input, name="dw1")(x)
+        y = DepthwiseConv(self.kernel, self.stride, 1, p, fence_input=not self.rectified,
+                          name="dw1")(x if self.rectified else nn.relu(x))
         y = BatchNorm(self.affine, name="bn1")(PointwiseConv(c_in, name="pw1")(y), train)
-        y = DepthwiseConv(self.kernel, 1, 1, p, relu=True, name="dw2")(y)
+        y = DepthwiseConv(self.kernel, 1, 1, p, name="dw2")(nn.relu(y))
         return BatchNorm(self.affine, name="bn2")(PointwiseConv(self.features, name="pw2")(y),
                                                    train)
 
@@ -407,13 +399,14 @@ class DilConv(nn.Module):
     stride: int = 1
     dilation: int = 2
     affine: bool = False
-    fence_input: bool = True  # False: x is materialised already (see fence)
+    rectified: bool = False  # x is relu(input), materialised (see fence): skip the ReLU
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         p = self.dilation * (self.kernel - 1) // 2
-        y = DepthwiseConv(self.kernel, self.stride, self.dilation, p, relu=True,
-                          fence_input=self.fence_input, name="dw")(x)
+        y = DepthwiseConv(self.kernel, self.stride, self.dilation, p,
+                          fence_input=not self.rectified,
+                          name="dw")(x if self.rectified else nn.relu(x))
         return BatchNorm(self.affine, name="bn")(PointwiseConv(self.features, name="pw")(y),
                                                   train)
 
@@ -569,7 +562,11 @@ class Op(nn.Module):
     fenced: bool = False  # x is the output of fence(): the window operations read it directly
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    def __call__(self, x: jax.Array, train: bool, x_relu: jax.Array | None = None
+                 ) -> jax.Array:
+        """Args: x ``[C, B, H, W]``; train: batch statistics; x_relu: optionally
+        ``fence(relu(x))``, which the convolutions then read (shared by a mixed operation's
+        convolutions). Returns ``[C, B, H/s, W/s]``."""
         n, c, s, f = check_op(self.op), self.features, self.stride, not self.fenced
         if n == "none":
             return jnp.zeros(strided_shape(x, s), x.dtype)
@@ -586,9 +583,11 @@ class Op(nn.Module):
             y = max_pool_3x3(x, s, f) if n == "max_pool_3x3" else avg_pool_3x3(x, s, f)
             return BatchNorm(False, name="bn")(y, train) if self.pool_bn else y
         k, d = CONV_OPS[n]
+        r = x_relu is not None
+        xin = x_relu if r else x
         if d == 1:
-            return SepConv(c, k, s, self.affine, f, name="sep")(x, train)
-        return DilConv(c, k, s, d, self.affine, f, name="dil")(x, train)
+            return SepConv(c, k, s, self.affine, r, name="sep")(xin, train)
+        return DilConv(c, k, s, d, self.affine, r, name="dil")(xin, train)
 
 
 def is_identity(name: str, stride: int) -> bool:
@@ -613,13 +612,15 @@ class MixedOp(nn.Module):
     def __call__(self, x: jax.Array, weights: jax.Array, train: bool) -> jax.Array:
         """Args: x ``[C, B, H, W]``; weights ``[K]``. Returns ``[C, B, H/s, W/s]``."""
         w = weights.astype(x.dtype)
-        x = fence(x)  # once for every window operation (and their input gradients' sum)
+        # Materialised once for all window operations (and, backward, their gradients' sums).
+        x = fence(x)
+        xr = fence(nn.relu(x)) if any(n in CONV_OPS for n in self.ops) else None
         out = None
         for k, name in enumerate(self.ops):
             if name == "none":
                 continue
             op = Op(name, self.features, self.stride, False, True, fenced=True, name=name)
-            y = w[k] * op(x, train)
+            y = w[k] * op(x, train, xr)
             out = y if out is None else out + y
         return jnp.zeros(strided_shape(x, self.stride), x.dtype) if out is None else out
 
