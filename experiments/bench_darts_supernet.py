@@ -6,9 +6,12 @@ Measures, for ``DartsSupernet(C, layers)`` with DARTS's 8 operations on every ed
 batch statistics) with ``softmax(alpha)`` operation weights, cross-entropy, SGD (momentum 0.9)
 update; jaxnas jitted with donated buffers and the compiler options ``jaxnas darts`` uses, PyTorch
 (``tests/fixtures/torch_darts.py``, the same network, eager, ``torch.set_num_threads``) in NCHW
-and channels-last layouts. Reports compile time (``lower`` + ``compile``) and steady-state
-images/second (median of ``--repeats`` timings of ``--steps`` steps each, after a warm-up step),
-and the ratio of jaxnas to PyTorch's faster layout. The float32 GEMM rate (2048^3) measured
+and channels-last layouts. jaxnas is compiled with the options ``jaxnas darts`` uses
+(``layers``: :func:`jaxnas.models.layers.compiler_options`) and with the DARTS models' own
+(``darts``: :func:`jaxnas.models.darts.compiler_options`, reassociated reductions). Reports
+compile time (``lower`` + ``compile``) and steady-state images/second (median of ``--repeats``
+timings of ``--steps`` steps each, after a warm-up step), and the ratio of jaxnas to
+PyTorch's faster layout. The float32 GEMM rate (2048^3) measured
 before and after is a calibration of the shared machine's current speed.
 
 Run: ``PYTHONPATH=. python experiments/bench_darts_supernet.py [--json] [--batch-sizes 64 32]``
@@ -34,8 +37,13 @@ import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from jaxnas.models import darts  # noqa: E402
 from jaxnas.models.darts import CANDIDATES, DartsSupernet, init  # noqa: E402
 from jaxnas.models.layers import compiler_options, kernel_fan_in  # noqa: E402
+
+#: compiler options by name: what ``jaxnas darts`` compiles with today, and the DARTS models'
+#: own (reassociated reductions, :func:`jaxnas.models.darts.compiler_options`)
+OPTIONS = {"layers": compiler_options, "darts": darts.compiler_options}
 
 
 def numpy_variables(net: DartsSupernet, image_shape, seed: int = 0) -> dict:
@@ -83,7 +91,7 @@ def jax_step(net: DartsSupernet, lr: float = 0.025):
 
 
 def bench_jax(channels: int, layers: int, batch: int, steps: int, repeats: int,
-              scan: bool = True) -> dict:
+              scan: bool = True, options: str = "darts") -> dict:
     normal, reduce = CANDIDATES["darts"]
     net = DartsSupernet(channels, layers, 10, normal, reduce, scan=scan)
     v = numpy_variables(net, (32, 32, 3))
@@ -98,7 +106,7 @@ def bench_jax(channels: int, layers: int, batch: int, steps: int, repeats: int,
     t = time.perf_counter()
     lowered = step.lower(params, stats, opt_state, alpha, x, y)
     t_lower = time.perf_counter() - t
-    compiled = lowered.compile(compiler_options())
+    compiled = lowered.compile(OPTIONS[options]())
     t_compile = time.perf_counter() - t
     state = [params, stats, opt_state]
 
@@ -108,7 +116,8 @@ def bench_jax(channels: int, layers: int, batch: int, steps: int, repeats: int,
 
     jax.block_until_ready(one())
     ts = timed(one, steps, repeats)
-    return {"impl": "jaxnas", "scan": scan, "batch": batch, "lower_s": round(t_lower, 1),
+    return {"impl": "jaxnas", "options": options, "scan": scan, "batch": batch,
+            "lower_s": round(t_lower, 1),
             "compile_s": round(t_compile, 1), "step_s": [round(t, 3) for t in ts],
             "images_per_s": round(batch / statistics.median(ts), 1)}
 
@@ -164,6 +173,8 @@ def main() -> None:
     ap.add_argument("--no-torch", dest="torch", action="store_false")
     ap.add_argument("--no-scan", dest="scan", action="store_false",
                     help="unroll the edges of each cell (slower to compile)")
+    ap.add_argument("--options", nargs="+", default=["darts", "layers"], choices=sorted(OPTIONS),
+                    help="jaxnas compiler options to measure (default both)")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     args = ap.parse_args()
     meta = {"devices": [str(d) for d in jax.devices()], "jax": jax.__version__,
@@ -171,21 +182,24 @@ def main() -> None:
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "gemm_gflops_before": gemm_gflops()}
     rows = []
     for b in args.batch_sizes:
-        rows.append(bench_jax(args.channels, args.layers, b, args.steps, args.repeats, args.scan))
+        start = len(rows)
+        for o in args.options:
+            rows.append(bench_jax(args.channels, args.layers, b, args.steps, args.repeats,
+                                  args.scan, o))
         if args.torch:
             for cl in (False, True):
                 rows.append(bench_torch(args.channels, args.layers, b, args.steps, args.repeats,
                                         cl, args.threads))
         if not args.json:
-            for r in rows[-3:]:
+            for r in rows[start:]:
                 print(r, flush=True)
     meta["gemm_gflops_after"] = gemm_gflops()
     ratios = {}
     for b in args.batch_sizes:
-        j = [r["images_per_s"] for r in rows if r["impl"] == "jaxnas" and r["batch"] == b]
         t = [r["images_per_s"] for r in rows if r["impl"] == "torch" and r["batch"] == b]
-        if j and t:
-            ratios[str(b)] = round(j[0] / max(t), 2)
+        for r in rows:
+            if r["impl"] == "jaxnas" and r["batch"] == b and t:
+                ratios[f"{b}/{r['options']}"] = round(r["images_per_s"] / max(t), 2)
     out = {"meta": meta, "config": vars(args), "results": rows,
            "ratio_to_faster_torch": ratios}
     if args.json:

@@ -17,6 +17,7 @@ from jaxnas.models.darts.network import (
     AuxiliaryHeadCIFAR,
     DartsSupernet,
     NetworkCIFAR,
+    compiler_options,
     init,
     param_count,
     param_counts,
@@ -26,5 +27,5 @@ from jaxnas.models.darts.network import (
 from jaxnas.models.darts.ops import OPS
 
 __all__ = ["AuxiliaryHeadCIFAR", "CANDIDATES", "DARTS7_OPS", "DARTS_OPS", "DARTS_V1", "DARTS_V2",
-           "DartsSupernet", "NetworkCIFAR", "OPS", "genotype_array", "genotype_lists", "init",
+           "DartsSupernet", "NetworkCIFAR", "OPS", "compiler_options", "genotype_array", "genotype_lists", "init",
            "param_count", "param_counts", "supernet_to_network", "uniform", "uniform_weights"]

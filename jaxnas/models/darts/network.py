@@ -52,6 +52,7 @@ from jaxnas.models.darts.ops import (
     to_channel_major,
 )
 from jaxnas.models.layers import Conv, init_variables, on_cpu
+from jaxnas.models.layers import compiler_options as _layers_compiler_options
 
 AUX_NAME = "auxiliary_head"
 
@@ -266,6 +267,25 @@ class NetworkCIFAR(nn.Module):
 # ---- initialisation, counting, mapping ----------------------------------------------------
 
 
+def compiler_options() -> dict | None:
+    """XLA options for jitting DARTS-space training programs.
+
+    :func:`jaxnas.models.layers.compiler_options` plus, on CPU, reassociation of floating-point
+    arithmetic (``xla_cpu_enable_fast_math`` with NaN, infinity, division and function
+    semantics kept exact): XLA:CPU then vectorises the per-channel reductions (BatchNorm
+    statistics, depthwise kernel gradients), which dominate these small-channel cells; the
+    supernet training step runs about 15% faster (experiments/RESULTS_darts_space.md). Results
+    differ from the default options by rounding only (summation order). Other backends:
+    ``None``.
+    """
+    base = _layers_compiler_options()
+    if base is None:
+        return None
+    return {**base, "xla_cpu_enable_fast_math": True, "xla_cpu_fast_math_honor_nans": True,
+            "xla_cpu_fast_math_honor_infs": True, "xla_cpu_fast_math_honor_division": True,
+            "xla_cpu_fast_math_honor_functions": True}
+
+
 def uniform_weights(net: DartsSupernet) -> dict[str, jax.Array]:
     """Operation weights ``1 / K`` on every edge."""
     return {k: jnp.full(s, 1.0 / s[1], jnp.float32) for k, s in net.alpha_shapes.items()}
@@ -398,5 +418,5 @@ def supernet_to_network(variables: dict, genotype: Any, ops: Sequence[str],
 
 
 __all__ = ["AUX_NAME", "AuxiliaryHeadCIFAR", "DartsSupernet", "NetworkCIFAR", "Stem",
-           "cell_plan", "init", "param_count", "param_counts", "scan_to_per_edge",
+           "cell_plan", "compiler_options", "init", "param_count", "param_counts", "scan_to_per_edge",
            "supernet_to_network", "uniform_weights"]
