@@ -149,7 +149,7 @@ class ScanSearchCell(nn.Module):
     edges from the cell inputs (stride 2) are one loop and the 6 edges between intermediate
     nodes (half the resolution) another. XLA compiles one mixed operation per loop instead of
     one per edge, and the loop boundaries keep it from fusing (and recomputing) work across
-    edges: the 8-cell training step compiled in 15 minutes unrolled and ran 2.5x slower
+    edges: the 8-cell training step compiled in 15 minutes unrolled and ran 2-3x slower
     (experiments/RESULTS_darts_space.md). Parameters: ``edges/op`` (normal cells) or
     ``input_edges/op`` and ``node_edges/op`` (reduction cells), each leaf stacked over the
     loop's edges; :func:`~jaxnas.models.darts.network.scan_to_per_edge` unstacks them into
