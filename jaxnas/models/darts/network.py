@@ -418,5 +418,6 @@ def supernet_to_network(variables: dict, genotype: Any, ops: Sequence[str],
 
 
 __all__ = ["AUX_NAME", "AuxiliaryHeadCIFAR", "DartsSupernet", "NetworkCIFAR", "Stem",
-           "cell_plan", "compiler_options", "init", "param_count", "param_counts", "scan_to_per_edge",
+           "cell_plan", "compiler_options", "init", "param_count", "param_counts",
+           "scan_to_per_edge",
            "supernet_to_network", "uniform_weights"]
