@@ -209,3 +209,17 @@ def test_decisions_and_edge_names():
     assert len(d) == 28 and d[0] == ("normal", 0) and d[-1] == ("reduce", 13)
     assert DARTS.edge_name("normal", 11) == "normal:node5<-2"
     assert DARTS.edge_name("reduce", 0) == "reduce:node2<-0"
+
+
+def test_space_builds_its_supernet_and_network():
+    """The space hands out the DARTS models with its own candidate tables (exact PyTorch
+    parameter counts: tests/test_darts_models.py)."""
+    from jaxnas.models import darts as M
+
+    net = DARTS.supernet(channels=16, layers=8, num_classes=10)
+    assert net.normal_ops == DARTS.candidates[0] and net.reduce_ops == DARTS.candidates[1]
+    assert M.param_counts(net)["total"] == 1_930_618
+    s1 = spaces.get("s1").supernet(channels=16, layers=8)
+    assert s1.normal_ops[0] == ("skip_connect", "dil_conv_3x3")
+    evnet = DARTS.network(DARTS.from_string(D.DARTS_V2), channels=36, layers=20)
+    assert M.param_counts(evnet)["without_aux"] == 3_349_342

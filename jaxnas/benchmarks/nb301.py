@@ -34,7 +34,6 @@ does it explicitly).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import warnings
@@ -349,10 +348,6 @@ def _check_consistent(model: onnx_graph.OnnxModel, encoding: Encoding, where: st
                              f"encoding_v2.json do not belong together")
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def cache_arrays(model_path: str | os.PathLike,
                  encoding_path: str | os.PathLike | None = None) -> dict[str, np.ndarray]:
     """The contents of jaxnas's cache for YAHPO's ``model_v2.onnx`` (needs the ``onnx`` package).
@@ -380,7 +375,7 @@ def cache_arrays(model_path: str | os.PathLike,
     out = onnx_graph.to_arrays(program, weights)
     out["nb301_format"] = np.array(CACHE_FORMAT)
     out["nb301_encoding"] = np.array(json.dumps([list(map(list, c)) for c in encoding.codes]))
-    out["nb301_source_sha256"] = np.array(_sha256(model_path))
+    out["nb301_source_sha256"] = np.array(official.sha256(model_path))
     return out
 
 

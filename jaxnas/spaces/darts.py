@@ -47,7 +47,6 @@ import ast
 import dataclasses
 import functools
 import itertools
-from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -55,21 +54,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnas.spaces.base import SearchSpace, nth_valid
+from jaxnas.spaces.darts_tables import ALL_OPS, DARTS_OPS, NUM_EDGES, TABLES
 from jaxnas.spaces.registry import register
 
 CELLS: tuple[str, str] = ("normal", "reduce")
 NUM_NODES = 4  # intermediate nodes per cell
 NUM_SLOTS = 2 * NUM_NODES  # two chosen inputs per node
-NUM_EDGES = 14  # supernet edges per cell
 EDGE_OFFSET: tuple[int, ...] = (0, 2, 5, 9)  # first edge of each node
 CONCAT: tuple[int, ...] = (2, 3, 4, 5)
 
-#: every operation a DARTS-family space uses, in darts-pt's PRIMITIVES order
-ALL_OPS: tuple[str, ...] = ("none", "noise", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
-                            "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
-#: DARTS's PRIMITIVES, its supernet's column order
-DARTS_OPS: tuple[str, ...] = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
-                              "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 
 #: node ``i`` -> edges ``(src, edge)`` entering it, and the inverse
 EDGE_SRC = np.array([s for i in range(NUM_NODES) for s in range(i + 2)], np.int32)
@@ -89,42 +82,6 @@ for _i, _ps in enumerate(PAIRS):
         _PAIR_A[_i, _k], _PAIR_B[_i, _k] = _a, _b
 
 
-def _darts_tables() -> dict[str, tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]]:
-    """Per-edge candidate operations of every registered space: ``(normal, reduce)``, each 14
-    tuples in the supernet's column order (RobustDARTS's and darts-pt's order)."""
-
-    def same(ops: Sequence[str]) -> tuple[tuple[str, ...], ...]:
-        return tuple(tuple(ops) for _ in range(NUM_EDGES))
-
-    # RobustDARTS S1 (src/spaces.py; darts-pt sota/cnn/spaces.py primitives_1), edge by edge
-    s1_normal = (
-        ("skip_connect", "dil_conv_3x3"), ("skip_connect", "dil_conv_5x5"),
-        ("skip_connect", "dil_conv_5x5"), ("skip_connect", "sep_conv_3x3"),
-        ("skip_connect", "dil_conv_3x3"), ("max_pool_3x3", "skip_connect"),
-        ("skip_connect", "sep_conv_3x3"), ("skip_connect", "sep_conv_3x3"),
-        ("skip_connect", "dil_conv_3x3"), ("skip_connect", "sep_conv_3x3"),
-        ("max_pool_3x3", "skip_connect"), ("skip_connect", "dil_conv_3x3"),
-        ("dil_conv_3x3", "dil_conv_5x5"), ("dil_conv_3x3", "dil_conv_5x5"))
-    s1_reduce = (
-        ("max_pool_3x3", "avg_pool_3x3"), ("max_pool_3x3", "dil_conv_3x3"),
-        ("max_pool_3x3", "avg_pool_3x3"), ("max_pool_3x3", "avg_pool_3x3"),
-        ("skip_connect", "dil_conv_5x5"), ("max_pool_3x3", "avg_pool_3x3"),
-        ("max_pool_3x3", "sep_conv_3x3"), ("skip_connect", "dil_conv_3x3"),
-        ("skip_connect", "dil_conv_5x5"), ("max_pool_3x3", "avg_pool_3x3"),
-        ("max_pool_3x3", "avg_pool_3x3"), ("skip_connect", "dil_conv_5x5"),
-        ("skip_connect", "dil_conv_5x5"), ("skip_connect", "dil_conv_5x5"))
-    return {
-        "darts": (same(DARTS_OPS), same(DARTS_OPS)),
-        "darts-7": (same(DARTS_OPS[1:]), same(DARTS_OPS[1:])),
-        "s1": (s1_normal, s1_reduce),
-        "s2": (same(("skip_connect", "sep_conv_3x3")), same(("skip_connect", "sep_conv_3x3"))),
-        "s3": (same(("none", "skip_connect", "sep_conv_3x3")),
-               same(("none", "skip_connect", "sep_conv_3x3"))),
-        "s4": (same(("noise", "sep_conv_3x3")), same(("noise", "sep_conv_3x3"))),
-    }
-
-
-TABLES = _darts_tables()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -519,18 +476,19 @@ class DartsSpace(SearchSpace):
                  **kwargs) -> Any:
         """The DARTS search network of this space (:mod:`jaxnas.models.darts`), operation
         weights ``{'normal': [14, K], 'reduce': [14, K]}``."""
-        from jaxnas.models.darts import supernet
+        from jaxnas.models.darts import DartsSupernet
 
-        return supernet(self.candidates, channels=channels, layers=layers,
-                        num_classes=num_classes, **kwargs)
+        return DartsSupernet(channels=channels, layers=layers, num_classes=num_classes,
+                             normal_ops=self.candidates[0], reduce_ops=self.candidates[1],
+                             **kwargs)
 
     def network(self, arch: Any, channels: int = 36, layers: int = 20, num_classes: int = 10,
                 **kwargs) -> Any:
         """DARTS's evaluation network (``NetworkCIFAR``) of ``arch``."""
-        from jaxnas.models.darts import network
+        from jaxnas.models.darts import NetworkCIFAR
 
-        return network(self.validate(arch), self.ops, channels=channels, layers=layers,
-                       num_classes=num_classes, **kwargs)
+        return NetworkCIFAR(self.validate(arch), self.ops, channels=channels, layers=layers,
+                            num_classes=num_classes, **kwargs)
 
 
 def _parse_genotype_call(s: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from jaxnas.models.darts.ops import OPS, check_op
+from jaxnas.spaces.darts_tables import TABLES
 
 EdgeOps = tuple[tuple[str, ...], ...]
 
@@ -38,32 +39,9 @@ def uniform(ops: Sequence[str], edges: int = 14) -> EdgeOps:
     return (tuple(check_op(o) for o in ops),) * edges
 
 
-_S1_NORMAL: EdgeOps = (
-    ("skip_connect", "dil_conv_3x3"), ("skip_connect", "dil_conv_5x5"),
-    ("skip_connect", "dil_conv_5x5"), ("skip_connect", "sep_conv_3x3"),
-    ("skip_connect", "dil_conv_3x3"), ("max_pool_3x3", "skip_connect"),
-    ("skip_connect", "sep_conv_3x3"), ("skip_connect", "sep_conv_3x3"),
-    ("skip_connect", "dil_conv_3x3"), ("skip_connect", "sep_conv_3x3"),
-    ("max_pool_3x3", "skip_connect"), ("skip_connect", "dil_conv_3x3"),
-    ("dil_conv_3x3", "dil_conv_5x5"), ("dil_conv_3x3", "dil_conv_5x5"))
-_S1_REDUCE: EdgeOps = (
-    ("max_pool_3x3", "avg_pool_3x3"), ("max_pool_3x3", "dil_conv_3x3"),
-    ("max_pool_3x3", "avg_pool_3x3"), ("max_pool_3x3", "avg_pool_3x3"),
-    ("skip_connect", "dil_conv_5x5"), ("max_pool_3x3", "avg_pool_3x3"),
-    ("max_pool_3x3", "sep_conv_3x3"), ("skip_connect", "dil_conv_3x3"),
-    ("skip_connect", "dil_conv_5x5"), ("max_pool_3x3", "avg_pool_3x3"),
-    ("max_pool_3x3", "avg_pool_3x3"), ("skip_connect", "dil_conv_5x5"),
-    ("skip_connect", "dil_conv_5x5"), ("skip_connect", "dil_conv_5x5"))
-
-#: ``name -> (normal candidates, reduce candidates)``
-CANDIDATES: dict[str, tuple[EdgeOps, EdgeOps]] = {
-    "darts": (uniform(DARTS_OPS), uniform(DARTS_OPS)),
-    "darts-7": (uniform(DARTS7_OPS), uniform(DARTS7_OPS)),
-    "s1": (_S1_NORMAL, _S1_REDUCE),
-    "s2": (uniform(("skip_connect", "sep_conv_3x3")),) * 2,
-    "s3": (uniform(("none", "skip_connect", "sep_conv_3x3")),) * 2,
-    "s4": (uniform(("noise", "sep_conv_3x3")),) * 2,
-}
+#: ``name -> (normal candidates, reduce candidates)``: the registered spaces' tables
+#: (:data:`jaxnas.spaces.darts_tables.TABLES`, the single source; RobustDARTS's S1-S4)
+CANDIDATES: dict[str, tuple[EdgeOps, EdgeOps]] = dict(TABLES)
 
 
 def check_candidates(ops: Sequence[Sequence[str]], edges: int = 14) -> EdgeOps:
