@@ -138,15 +138,16 @@ def test_decided_edges_stay_one_hot_during_loop():
     seen_weights = []
     base = toy.make_problem(data, data, steps_per_epoch=2)
 
-    def tune(key, ts, op_weights, epochs):
-        seen_weights.append(np.asarray(op_weights))
-        return base.tune(key, ts, op_weights, epochs)
+    def tune(key, ts, proj, epochs):
+        seen_weights.append(np.asarray(pt.projected(proj)))
+        return base.tune(key, ts, proj, epochs)
 
-    def score_edge(ts, weights, decided, edge):
-        cands = np.asarray(pt.candidate_weights(weights, decided, edge))
+    def score_edge(ts, proj, edge):
+        decided = proj.decided
+        cands = np.asarray(pt.candidate_weights(proj.weights, decided, edge))
         for e in np.flatnonzero(np.asarray(decided) >= 0):
             np.testing.assert_array_equal(cands[:, e], np.tile(np.eye(K)[decided[e]], (K, 1)))
-        return base.score_edge(ts, weights, decided, edge)
+        return base.score_edge(ts, proj, edge)
 
     problem = loop.Problem(score_edge=score_edge, tune=tune)
     state = loop.run_selection(jax.random.key(2), problem, toy.init_tune_state(params), w,
@@ -284,3 +285,33 @@ def test_flax_supernet_selection_resumes(tmp_path):
     np.testing.assert_array_equal(resumed.decided, full.decided)
     np.testing.assert_allclose(resumed.acc, full.acc)
     chex.assert_trees_all_close(resumed.tune, full.tune, rtol=1e-5, atol=1e-6)
+
+
+def test_fine_tuning_trains_alpha_of_undecided_edges_only_when_asked():
+    """DARTS-PT (the reference's darts-proj) keeps training alpha, first order, while it
+    fine-tunes between decisions; fix-alpha keeps the op weights where they were."""
+    from jaxnas.darts import optim
+    from jaxnas.selection import supernet as sn
+
+    module, (x, y), variables, tx, alpha = _flax_toy(seed=5)
+    atx = optim.alpha_optimizer()
+    problem = sn.make_problem(module, (x, y), (x, y), tx, batch_size=16, steps_per_epoch=2,
+                              to_rows=lambda a: a, alpha_tx=atx, alpha_data=(x, y))
+    ts = sn.init_tune_state(variables, tx, alpha=alpha, alpha_tx=atx)
+    w0 = np.asarray(problem.weights_of(ts))
+    np.testing.assert_allclose(w0, np.asarray(jax.nn.softmax(alpha, -1)), rtol=1e-6)
+    proj = pt.Projection(weights=jnp.asarray(w0), decided=jnp.asarray([1, -1, -1, -1, -1, -1]),
+                         edge_on=jnp.ones(E))
+    ts2 = problem.tune(jax.random.key(0), ts, proj, 1)
+    moved = np.abs(np.asarray(ts2["alpha"]) - np.asarray(alpha))
+    assert moved[1:].max() > 1e-5  # undecided edges' alpha moved
+    # the decided edge (one-hot in the forward pass) only feels Adam's coupled L2 decay: its
+    # logits all shrink towards 0, as in the reference's architect.step
+    a0, a1 = np.asarray(alpha)[0], np.asarray(ts2["alpha"])[0]
+    assert (np.abs(a1) <= np.abs(a0) + 1e-7).all()
+    frozen = sn.make_problem(module, (x, y), (x, y), tx, batch_size=16, steps_per_epoch=2)
+    assert frozen.weights_of is None
+    state = loop.run_selection(jax.random.key(1), problem, ts, jnp.asarray(w0), tune_epochs=1,
+                               order=[0, 1, 2, 3, 4, 5])
+    # the weights recorded at the last decision are softmax of the trained alpha
+    assert np.abs(np.asarray(state.weights) - w0).max() > 1e-5

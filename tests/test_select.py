@@ -260,6 +260,7 @@ def test_validation_batches_are_shuffled():
     np.testing.assert_array_equal(sel.validation_subset((x, y), 16, 3, seed=0)[1], sy)
 
 
+@pytest.mark.slow  # ~35 s; the DARTS-space selection tests exercise a pytree alpha in CI
 def test_selection_on_a_pytree_alpha_space_equals_the_stacked_rows(tmp_path):
     """A space whose alpha is a dict of two [3, 5] leaves (rows = NB201's 6 edges): selection
     decides the rows of both leaves as one list and hands the supernet its own layout, with
@@ -284,8 +285,11 @@ def test_selection_on_a_pytree_alpha_space_equals_the_stacked_rows(tmp_path):
         def edge_name(self, leaf, row):
             return f"{leaf}[{row}]"
 
-        def discretize(self, alpha):
-            return np.argmax(np.concatenate([alpha["a"], alpha["b"]]), -1).astype(np.int32)
+        def discretize(self, alpha, mask=None):
+            a = np.concatenate([alpha["a"], alpha["b"]])
+            if mask is not None:
+                a = np.where(np.concatenate([mask["a"], mask["b"]]), a, -np.inf)
+            return np.argmax(a, -1).astype(np.int32)
 
     class SplitNet(nn.Module):
         inner: nn.Module

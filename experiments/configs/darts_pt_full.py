@@ -22,8 +22,8 @@ candidates scored on the whole architecture half (25,000 images).
 
 Expected result (paper, Table 3, CIFAR-10 test accuracy over 4 seeds): DARTS 54.30 (all skip
 connections), DARTS-PT 88.11 +- 1.80, DARTS-PT (fix alpha) 93.80 +- 0.08. Differences here: the
-CIFAR-10 images are JPEG re-encodings (slightly lower accuracies), alpha of undecided edges stays
-frozen during fine-tuning (the reference keeps training it for DARTS-PT), one seed.
+CIFAR-10 images are JPEG re-encodings (slightly lower accuracies), one seed. (Since issue 20,
+alpha of undecided edges keeps training during DARTS-PT fine-tuning, as in the reference.)
 
 Run time: about 1 GPU-day in the reference (PyTorch, one GPU: ~10 h per supernet plus ~6 h of
 projection); not run here (no accelerator was available for this issue).

@@ -69,14 +69,15 @@ def run(args) -> int:
     print(f"arch      {r['arch']}")
     b = r.get("benchmark")
     if b is not None:
-        keys = [k for k in ("cifar10_test_200", "cifar100_test_200", "imagenet16_test_200")
-                if k in b]
-        print("benchmark " + ", ".join(f"{k} {b[k]:.2f}" for k in keys))
+        keys = [k for k in ("cifar10_test_200", "cifar100_test_200", "imagenet16_test_200",
+                            "valid_accuracy") if isinstance(b.get(k), (int, float))]
+        print("benchmark " + ", ".join(f"{k} {b[k]:.2f}" for k in keys)
+              + (f" (epoch {b['epoch']})" if "epoch" in b else ""))
     else:
         print(f"benchmark unavailable ({r.get('benchmark_reason')})")
     ips = r["images_per_second"]
     print(f"steps     {r['steps']} ({r['epochs']} epochs), "
           f"{'n/a' if ips is None else f'{ips:.1f}'} images/s, {r['wall_seconds']:.1f} s")
-    print(f"params    sha256 {r['params_sha256']}")
+    print(f"params    {r['num_params']:,} weights, sha256 {r['params_sha256']}")
     print(f"result    {args.workdir}/result.json")
     return 0

@@ -13,6 +13,16 @@ neighbours are the one-hot encodings of the discrete Hamming neighbours; a swap 
 linear in ``w``, so every neighbour's loss is differentiable in ``w`` (the argmax is piecewise
 constant and carries no gradient).
 
+**Spaces whose nodes keep some of their inputs** (the DARTS family: a node keeps 2 of its
+incoming edges) have a richer discrete neighbourhood (naszilla's DARTS / NAS-Bench-301
+neighbourhood): change the operation of a *kept* edge, or change one input of a node. With a
+:class:`RowStructure` (from :func:`row_structure`), the radius-1 members are (a) the operation
+swaps above on the edges the genotype rule keeps (the ``keep`` strongest incoming edges of each
+node, strength the largest weight over operations other than ``none``) and (b) *row swaps*: the
+whole weight rows of a kept and a dropped input of the same node exchanged, so at a one-hot
+``w`` the node takes the dropped input with the kept edge's operation. Both are permutations of
+``w``'s entries, differentiable in ``w``; the members are sampled uniformly among the valid ones.
+
 Members of the radius-``r`` neighbourhood are ordered as :func:`shift_patterns`: row 0 is ``w``
 itself, then members by distance, within one distance edge subsets in lexicographic order with
 the last edge's shift varying fastest (for NAS-Bench-201 the order of
@@ -22,14 +32,81 @@ the last edge's shift varying fastest (for NAS-Bench-201 the order of
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxnas.analysis.neighbourhood import AGGREGATIONS, aggregate, check_aggregation, check_k
-from jaxnas.spaces.base import ProductSpace
+from jaxnas.spaces.base import ProductSpace, SearchSpace
+
+
+class RowStructure(NamedTuple):
+    """Which rows (edges) of the op weights compete for a node's inputs.
+
+    Attributes:
+        node: node of every row; rows whose node keeps all its inputs get a node of their
+            own.  # int32[E]
+        keep: inputs a node keeps.
+        zero: True on the zero operation's column of every row (``none``), which does not
+            count for an edge's strength.  # bool[E, K]
+        pairs: row pairs ``(a, b)`` of the same node, ``a < b``: the candidate row swaps.  # [P, 2]
+    """
+
+    node: np.ndarray
+    keep: int
+    zero: np.ndarray
+    pairs: np.ndarray
+
+
+def row_structure(space: SearchSpace) -> RowStructure | None:
+    """The :class:`RowStructure` of a space with topology decisions
+    (:meth:`~jaxnas.spaces.base.SearchSpace.topology`), ``None`` for one without (NB201)."""
+    groups, keep = space.topology()
+    if not groups:
+        return None
+    decisions = space.decisions()
+    num = len(decisions)
+    node = np.arange(num, dtype=np.int32)
+    pairs = []
+    for i, rows in enumerate(n for g in groups for n in g):
+        node[list(rows)] = num + i
+        pairs += [(a, b) for a in rows for b in rows if a < b]
+    zero = np.array([[op == "none" for op in space.candidate_ops(*d)] for d in decisions], bool)
+    return RowStructure(node=node, keep=int(keep), zero=zero,
+                        pairs=np.asarray(pairs, np.int32).reshape(-1, 2))
+
+
+def kept_rows(rows: jax.Array, structure: RowStructure) -> jax.Array:
+    """``bool[E]``: the edges the genotype rule keeps at ``rows`` (the ``keep`` strongest of
+    each node, strength the largest non-zero-op weight; ties: the lower index)."""
+    s = jnp.max(jnp.where(jnp.asarray(structure.zero), -jnp.inf, rows), axis=-1)  # [E]
+    node = jnp.asarray(structure.node)
+    idx = jnp.arange(rows.shape[0])
+    same = node[:, None] == node[None, :]
+    ahead = (s[None, :] > s[:, None]) | ((s[None, :] == s[:, None]) & (idx[None, :] < idx[:, None]))
+    return jnp.sum(same & ahead, axis=1) < structure.keep
+
+
+def structured_members(weights: Any, structure: RowStructure) -> tuple[Any, jax.Array]:
+    """The radius-1 neighbourhood of a space with node inputs (module docstring):
+    ``(members, valid)``: the pytree with a leading member axis ``[1 + E (K - 1) + P]`` (the
+    centre, every operation swap, every row swap) and ``bool[...]`` marking the members that
+    are neighbours at ``weights`` (the centre is not)."""
+    rows, split = _rows(weights)
+    num_edges, num_ops = rows.shape
+    ops = op_weight_neighbours(rows, 1)  # [1 + E (K - 1), E, K], edge-major after the centre
+    kept = kept_rows(jax.lax.stop_gradient(rows), structure)
+    op_valid = jnp.concatenate([jnp.zeros((1,), bool), jnp.repeat(kept, num_ops - 1)])
+    pairs = jnp.asarray(structure.pairs)
+    perm = jnp.broadcast_to(jnp.arange(num_edges), (pairs.shape[0], num_edges))
+    perm = perm.at[jnp.arange(pairs.shape[0]), pairs[:, 0]].set(pairs[:, 1])
+    perm = perm.at[jnp.arange(pairs.shape[0]), pairs[:, 1]].set(pairs[:, 0])
+    swaps = rows[perm]  # [P, E, K]
+    swap_valid = kept[pairs[:, 0]] != kept[pairs[:, 1]]
+    members = jnp.concatenate([ops, swaps], axis=0)
+    return split(members), jnp.concatenate([op_valid, swap_valid])
 
 
 def _rows(weights: Any) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
@@ -108,7 +185,8 @@ def sample_op_weight_neighbours(key: jax.Array | None, weights: Any, radius: int
 
 def neighbourhood_loss(loss_fn: Callable[[Any], jax.Array], weights: Any, radius: int = 1,
                        aggregation: str = "mean", k: int | None = None,
-                       key: jax.Array | None = None, batch_size: int | None = None
+                       key: jax.Array | None = None, batch_size: int | None = None,
+                       structure: RowStructure | None = None
                        ) -> tuple[jax.Array, jax.Array]:
     """The NA-DARTS objective: ``loss_fn`` aggregated over the neighbourhood of ``weights``.
 
@@ -121,20 +199,38 @@ def neighbourhood_loss(loss_fn: Callable[[Any], jax.Array], weights: Any, radius
         k: aggregate over the centre and ``k`` sampled neighbours; ``None``: all ``M`` members.
         key: needed when ``k`` is given; consumed.
         batch_size: members evaluated at once (``lax.map``); default all at once (``vmap``).
+        structure: the space's node inputs (:func:`row_structure`): the neighbourhood of a
+            DARTS-family space (operation swaps on kept edges and input swaps; radius 1); with
+            ``k=None`` the aggregate runs over the centre and every valid member.
 
     Returns:
-        ``(loss, per_member)``: the aggregated scalar and the ``[M]`` (or ``[k + 1]``) losses.
+        ``(loss, per_member)``: the aggregated scalar and the ``[M]`` (or ``[k + 1]``) losses
+        (with ``structure`` and ``k=None``, invalid members' losses are computed and ignored).
     """
     check_aggregation(aggregation)
     if k is not None and key is None:
         raise ValueError(f"k={k} samples neighbours and needs a PRNG key; pass key=...")
-    members = sample_op_weight_neighbours(key, weights, radius, k)
+    valid = None
+    if structure is not None:
+        if radius != 1:
+            raise ValueError(f"the neighbourhood of a space with node inputs has radius 1, "
+                             f"got radius={radius}")
+        members, ok = structured_members(weights, structure)
+        if k is None:
+            valid = ok.at[0].set(True)
+        else:
+            pick = jax.random.choice(key, ok.shape[0], (k,), replace=False,
+                                     p=ok / jnp.maximum(jnp.sum(ok), 1))
+            members = jax.tree.map(lambda m: jnp.concatenate([m[:1], m[pick]]), members)
+    else:
+        members = sample_op_weight_neighbours(key, weights, radius, k)
     if batch_size is None:
         losses = jax.vmap(loss_fn)(members)
     else:
         losses = jax.lax.map(loss_fn, members, batch_size=batch_size)
-    return aggregate(losses, aggregation), losses
+    return aggregate(losses, aggregation, valid=valid), losses
 
 
-__all__ = ["AGGREGATIONS", "aggregate", "neighbourhood_loss", "neighbourhood_size",
+__all__ = ["AGGREGATIONS", "RowStructure", "aggregate", "kept_rows", "neighbourhood_loss",
+           "neighbourhood_size", "row_structure", "structured_members",
            "op_weight_neighbours", "sample_op_weight_neighbours", "shift_patterns"]

@@ -35,6 +35,7 @@ from jaxnas import checkpoint as ckpt
 from jaxnas import spaces
 from jaxnas.darts import optim, parallel
 from jaxnas.darts.config import CONFIG_FILE, DartsConfig, config_differences, read_config
+from jaxnas.darts.na_objective import row_structure
 from jaxnas.darts.report import ReportHook, alpha_entropy
 from jaxnas.darts.state import TrainState, init_state
 from jaxnas.darts.step import make_train_step
@@ -117,6 +118,12 @@ def params_sha256(state: TrainState) -> str:
     """sha256 of the final weights and alpha: :func:`jaxnas.checkpoint.tree_sha256` of
     ``{'alpha': state.alpha, 'params': state.params}`` (fixed tree order)."""
     return ckpt.tree_sha256({"alpha": state.alpha, "params": state.params})
+
+
+def num_params(params: Any) -> int:
+    """Number of supernet weights (the ``params`` collection; alpha and BatchNorm running
+    averages excluded)."""
+    return int(sum(np.size(x) for x in jax.tree.leaves(params)))
 
 
 def _host_alpha(state: TrainState) -> Any:
@@ -226,6 +233,7 @@ def setup(config: DartsConfig | Mapping[str, Any], workdir: str | Path) -> Run:
     step_fn = parallel.jit_step(make_train_step(
         net, wtx, atx, w_half.mean, w_half.std, mode=config.mode,
         objective=config.objective, na_samples=config.na_samples,
+        na_structure=row_structure(space),
         lr_schedule=optim.weight_lr_schedule(config.epochs, spe),
         weight_decay=optim.WEIGHT_DECAY, momentum=optim.MOMENTUM, augment=config.augment,
         padding=data.PADDING.get(w_half.name, 4)), mesh)
@@ -316,6 +324,7 @@ def finish(run: Run, report: ReportHook | None = None) -> dict:
               "alpha": jax.tree.map(lambda a: a.tolist(), alpha), "steps": int(state.step),
               "epochs": config.epochs, "steps_per_epoch": run.derived["steps_per_epoch"],
               "images_per_second": run.images_per_second,
+              "num_params": num_params(state.params),
               "wall_seconds": time.time() - run.t_start, "params_sha256": params_sha256(state),
               "resumed_from": run.resumed_from, "num_devices": run.mesh.devices.size,
               "config": dict(config.to_dict(), derived=run.derived)}
@@ -340,7 +349,7 @@ def train(config: DartsConfig | Mapping[str, Any], workdir: str | Path, progress
 
     Returns:
         The result: ``arch`` (the space's string), ``arch_ops``, the report fields, ``alpha``
-        (the alpha pytree as lists), ``steps``, ``epochs``, ``images_per_second`` (weight +
+        (the alpha pytree as lists), ``steps``, ``epochs``, ``num_params`` (supernet weights, alpha excluded), ``images_per_second`` (weight +
         architecture images per second over this invocation's steps after the first, which
         compiles), ``wall_seconds``, ``params_sha256`` (:func:`params_sha256`), ``config``,
         ``resumed_from``.
@@ -352,5 +361,5 @@ def train(config: DartsConfig | Mapping[str, Any], workdir: str | Path, progress
     return finish(run_loop(run, report, progress), report)
 
 
-__all__ = ["Run", "as_config", "build", "finish", "load_run", "params_sha256", "run_loop",
+__all__ = ["Run", "as_config", "build", "finish", "load_run", "num_params", "params_sha256", "run_loop",
            "setup", "train"]

@@ -35,6 +35,8 @@ from jaxnas.darts.na_objective import neighbourhood_loss
 from jaxnas.darts.state import TrainState
 
 MODES = ("first", "second", "fixed")
+#: ``fold_in`` constant of the ``'noise'`` rng stream within a step's key
+NOISE_STREAM = 0x6E6F6973
 OBJECTIVES = ("darts", "neighborhood")
 
 Batch = tuple[jax.Array, jax.Array]  # (uint8 images [B, H, W, 3], int32 labels [B])
@@ -53,14 +55,17 @@ def check_mode(mode: str, objective: str) -> None:
 
 
 def make_loss(net: nn.Module) -> Callable:
-    """``loss(params, batch_stats, op_weights, x, y) -> (loss, (acc, new_batch_stats))``.
+    """``loss(params, batch_stats, op_weights, x, y, key=None) -> (loss, (acc, new_batch_stats))``.
 
     Mean cross-entropy of the supernet in train mode; ``x`` normalised ``[B, H, W, 3]``.
+    ``key`` feeds the ``'noise'`` rng stream of supernets with a random operation (RobustDARTS
+    S4's ``noise``); other supernets ignore it.
     """
 
-    def loss(params, batch_stats, op_weights, x, y):
+    def loss(params, batch_stats, op_weights, x, y, key=None):
+        rngs = None if key is None else {"noise": key}
         logits, new = net.apply({"params": params, "batch_stats": batch_stats}, x, op_weights,
-                                train=True, mutable=["batch_stats"])
+                                train=True, mutable=["batch_stats"], rngs=rngs)
         xent = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y))
         acc = jnp.mean((jnp.argmax(logits, -1) == y).astype(jnp.float32))
         return xent, (acc, new["batch_stats"])
@@ -71,6 +76,7 @@ def make_loss(net: nn.Module) -> Callable:
 def make_train_step(net: nn.Module, weight_tx: optax.GradientTransformation,
                     alpha_tx: optax.GradientTransformation, mean, std, *,
                     mode: str = "first", objective: str = "darts", na_samples: int = 4,
+                    na_structure=None,
                     lr_schedule: optax.Schedule | None = None,
                     weight_decay: float = 3e-4, momentum: float = 0.9, augment: bool = True,
                     padding: int = 4) -> Callable:
@@ -83,6 +89,9 @@ def make_train_step(net: nn.Module, weight_tx: optax.GradientTransformation,
         mode: ``first`` | ``second`` | ``fixed`` (see module docstring).
         objective: ``darts`` | ``neighborhood``.
         na_samples: ``k`` sampled neighbours of the NA objective.
+        na_structure: the space's node inputs
+            (:func:`jaxnas.darts.na_objective.row_structure`; ``None`` for spaces without),
+            so the NA objective samples the space's own neighbourhood.
         lr_schedule: the weight learning rate, the look-ahead step ``xi`` of ``second``.
         weight_decay, momentum: weight decay and momentum in the look-ahead of ``second`` (the
             momentum buffer is the ``trace`` entry of ``weight_tx``'s state, if any).
@@ -111,8 +120,8 @@ def make_train_step(net: nn.Module, weight_tx: optax.GradientTransformation,
             return data.augment(key, images, mean, std, padding)
         return data.normalize(images, mean, std)
 
-    def lookahead(params, batch_stats, opt_weights, alpha, x, y, step):
-        g, _ = grad_w(params, batch_stats, op_weights(alpha), x, y)
+    def lookahead(params, batch_stats, opt_weights, alpha, x, y, step, key):
+        g, _ = grad_w(params, batch_stats, op_weights(alpha), x, y, key)
         xi = lr_schedule(step)
         trace = optax.tree_utils.tree_get(opt_weights, "trace")
         if trace is None:
@@ -120,39 +129,43 @@ def make_train_step(net: nn.Module, weight_tx: optax.GradientTransformation,
         return jax.tree.map(lambda p, d, m: p - xi * (momentum * m + d + weight_decay * p),
                             params, g, trace)
 
-    def arch_loss(alpha, state, xa, ya, xw, yw, key):
+    def arch_loss(alpha, state, xa, ya, xw, yw, key, k_noise):
         params = state.params
         if mode == "second":
             params = lookahead(params, state.batch_stats, state.opt_weights, alpha, xw, yw,
-                               state.step)
+                               state.step, jax.random.fold_in(k_noise, 1))
         w = op_weights(alpha)
         if objective == "darts":
-            val, (acc, _) = loss(params, state.batch_stats, w, xa, ya)
+            val, (acc, _) = loss(params, state.batch_stats, w, xa, ya, k_noise)
             return val, acc
-        val, _ = neighbourhood_loss(lambda ow: loss(params, state.batch_stats, ow, xa, ya)[0],
-                                    w, radius=1, aggregation="mean", k=na_samples, key=key)
+        val, _ = neighbourhood_loss(
+            lambda ow: loss(params, state.batch_stats, ow, xa, ya, k_noise)[0],
+            w, radius=1, aggregation="mean", k=na_samples, key=key, structure=na_structure)
         _, (acc, _) = loss(jax.lax.stop_gradient(params), state.batch_stats,
-                           jax.lax.stop_gradient(w), xa, ya)
+                           jax.lax.stop_gradient(w), xa, ya, k_noise)
         return val, acc
 
     def train_step(state: TrainState, w_batch: Batch, a_batch: Batch):
         key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
         k_w, k_a, k_na = jax.random.split(key, 3)
+        # the 'noise' stream (S4's noise operation) is a separate fold, so the other streams
+        # draw what they drew before it existed
+        k_noise_a, k_noise_w = jax.random.split(jax.random.fold_in(key, NOISE_STREAM))
         xw, yw = prepare(k_w, w_batch[0]), w_batch[1]
         xa, ya = prepare(k_a, a_batch[0]), a_batch[1]
 
         alpha, opt_alpha = state.alpha, state.opt_alpha
         if mode == "fixed":
             loss_a, (acc_a, _) = loss(state.params, state.batch_stats,
-                                      op_weights(alpha), xa, ya)
+                                      op_weights(alpha), xa, ya, k_noise_a)
         else:
             (loss_a, acc_a), g_a = jax.value_and_grad(arch_loss, has_aux=True)(
-                alpha, state, xa, ya, xw, yw, k_na)
+                alpha, state, xa, ya, xw, yw, k_na, k_noise_a)
             upd, opt_alpha = alpha_tx.update(g_a, opt_alpha, alpha)
             alpha = optax.apply_updates(alpha, upd)
 
         (loss_w, (acc_w, batch_stats)), g = jax.value_and_grad(loss, has_aux=True)(
-            state.params, state.batch_stats, op_weights(alpha), xw, yw)
+            state.params, state.batch_stats, op_weights(alpha), xw, yw, k_noise_w)
         upd, opt_weights = weight_tx.update(g, state.opt_weights, state.params)
         params = optax.apply_updates(state.params, upd)
         lr = lr_schedule(state.step) if lr_schedule is not None else jnp.nan

@@ -15,7 +15,9 @@ validation data that ``params`` carries. :func:`score_candidates` ``vmap``s it o
 candidate removals of one edge, so all removals are scored in one jitted call.
 
 Conventions: ``decided`` is ``int32[E]`` holding the chosen operation of every decided edge and
-``-1`` for undecided edges. Scores follow the reference implementation's criterion: with
+``-1`` for undecided edges; ``edge_on`` is ``float32[E]``, 0 on edges removed by topology
+selection (DARTS-PT's second phase on cells whose nodes keep 2 of their inputs), else 1. A
+:class:`Projection` bundles both with the op weights of undecided edges. Scores follow the reference implementation's criterion: with
 ``crit='acc'`` the kept operation is the one whose removal gives the *lowest* accuracy; with
 ``crit='loss'`` the one whose removal gives the *highest* loss; ties go to the lowest index.
 """
@@ -44,6 +46,29 @@ class Scores(NamedTuple):
 
     acc: jax.Array
     loss: jax.Array
+
+
+class Projection(NamedTuple):
+    """The supernet's op weights as selection has shaped them so far.
+
+    Attributes:
+        weights: op weights of undecided edges (``softmax(alpha)``, or uniform).  # [E, K]
+        decided: chosen operation per edge, -1 where undecided.  # [E]
+        edge_on: 1 on present edges, 0 on edges removed by topology selection.  # [E]
+    """
+
+    weights: jax.Array
+    decided: jax.Array
+    edge_on: jax.Array
+
+
+def projected(p: Projection) -> jax.Array:
+    """The op weights the supernet runs with: decided edges one-hot, removed edges zero.
+
+    Returns:
+        ``[E, K]`` weights.
+    """
+    return project(p.weights, p.decided) * p.edge_on[:, None].astype(p.weights.dtype)
 
 
 def check_crit(crit: str) -> str:
@@ -93,15 +118,34 @@ def candidate_masks(decided: jax.Array, edge: jax.Array, num_ops: int) -> jax.Ar
     return jnp.where(on_edge, removed[:, None, :], base[None])
 
 
-def candidate_weights(weights: jax.Array, decided: jax.Array, edge: jax.Array) -> jax.Array:
+def candidate_weights(weights: jax.Array, decided: jax.Array, edge: jax.Array,
+                      edge_on: jax.Array | None = None) -> jax.Array:
     """Op weights of every candidate removal on ``edge``: ``project(weights) * masks``.
 
     Returns:
         ``[K, E, K]``: candidate ``k`` has operation ``k`` of ``edge`` zeroed, decided edges
-        one-hot, all other weights unchanged.
+        one-hot, edges with ``edge_on == 0`` zero, all other weights unchanged.
     """
     masks = candidate_masks(decided, edge, weights.shape[-1]).astype(weights.dtype)
-    return project(weights, decided)[None] * masks
+    out = project(weights, decided)[None] * masks
+    if edge_on is not None:
+        out = out * edge_on[None, :, None].astype(weights.dtype)
+    return out
+
+
+def removal_weights(p: Projection, candidates: jax.Array) -> jax.Array:
+    """Op weights with each candidate *edge* removed in turn (topology selection).
+
+    Args:
+        p: the current projection.
+        candidates: edges to try removing, padded with -1 (a padded row removes nothing). # [M]
+
+    Returns:
+        ``[M, E, K]``: row ``m`` is :func:`projected` with edge ``candidates[m]`` zeroed.
+    """
+    base = projected(p)
+    off = jnp.arange(base.shape[0])[None, :] == candidates[:, None]  # [M, E]
+    return jnp.where(off[..., None], jnp.zeros((), base.dtype), base[None])
 
 
 def score_candidates(eval_fn: EvalFn, params: Any, weights_batch: jax.Array) -> Scores:
@@ -125,6 +169,16 @@ def score_candidates_sequential(eval_fn: EvalFn, params: Any, weights_batch: jax
     return Scores(acc=jnp.stack([a for a, _ in out]), loss=jnp.stack([v for _, v in out]))
 
 
+def choose_removal(scores: Scores, valid: jax.Array, crit: str = "acc") -> jax.Array:
+    """The candidate edge whose removal hurts least: the highest accuracy (``'acc'``) or the
+    lowest loss (``'loss'``) without it, among ``valid`` candidates (ties: the lowest index).
+    DARTS-PT's topology step removes it."""
+    check_crit(crit)
+    if crit == "acc":
+        return jnp.argmax(jnp.where(valid, scores.acc, -jnp.inf))
+    return jnp.argmin(jnp.where(valid, scores.loss, jnp.inf))
+
+
 def choose(scores: Scores, crit: str = "acc") -> jax.Array:
     """The operation to keep: its removal gives the lowest accuracy (``'acc'``) or the highest
     loss (``'loss'``). Ties go to the lowest operation index, as in the reference loop."""
@@ -133,17 +187,33 @@ def choose(scores: Scores, crit: str = "acc") -> jax.Array:
 
 
 def make_edge_scorer(eval_fn: EvalFn) -> Callable[..., Scores]:
-    """One jitted function ``(params, weights[E, K], decided[E], edge[]) -> Scores``: builds the
-    ``K`` candidate removals of ``edge`` and scores them in a single ``vmap``ped call.
+    """One jitted function ``(params, weights[E, K], decided[E], edge[], edge_on[E] = None) ->
+    Scores``: builds the ``K`` candidate removals of ``edge`` and scores them in a single
+    ``vmap``ped call.
 
-    ``edge`` and ``decided`` are traced, so the function compiles once for the whole selection.
+    ``edge``, ``decided`` and ``edge_on`` are traced, so the function compiles once for the
+    whole selection.
     """
 
     @jax.jit
-    def score_edge(params: Any, weights: jax.Array, decided: jax.Array, edge: jax.Array) -> Scores:
-        return score_candidates(eval_fn, params, candidate_weights(weights, decided, edge))
+    def score_edge(params: Any, weights: jax.Array, decided: jax.Array, edge: jax.Array,
+                   edge_on: jax.Array | None = None) -> Scores:
+        return score_candidates(eval_fn, params,
+                                candidate_weights(weights, decided, edge, edge_on))
 
     return score_edge
+
+
+def make_removal_scorer(eval_fn: EvalFn) -> Callable[..., Scores]:
+    """One jitted function ``(params, projection, candidates[M]) -> Scores[M]``: the supernet
+    with each candidate edge removed (:func:`removal_weights`), scored in one ``vmap``ped
+    call. Compiles once per ``M`` (the padded number of a node's inputs)."""
+
+    @jax.jit
+    def score_removals(params: Any, p: Projection, candidates: jax.Array) -> Scores:
+        return score_candidates(eval_fn, params, removal_weights(p, candidates))
+
+    return score_removals
 
 
 def edge_order(key: jax.Array, num_edges: int, order=None) -> jax.Array:

@@ -38,7 +38,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnas import spaces
+from jaxnas.darts import optim as darts_optim
 from jaxnas.darts.report import benchmark_of
+from jaxnas.darts.step import NOISE_STREAM
 from jaxnas.jsonio import write_json
 from jaxnas.selection import loop
 from jaxnas.selection import perturbation as pt
@@ -65,6 +67,8 @@ class Supernet(NamedTuple):
         augment: ``(key, uint8 images) -> float images`` for fine-tuning batches, or None.
         lr: the search's initial weight learning rate (fine-tuning uses a tenth of it).
         batch_size: the search's batch size.
+        opt_alpha: the search's alpha optimizer state, which fine-tuning continues (None: a
+            fresh one).
     """
 
     space: SearchSpace
@@ -78,6 +82,7 @@ class Supernet(NamedTuple):
     augment: Callable[[jax.Array, jax.Array], jax.Array] | None
     lr: float
     batch_size: int
+    opt_alpha: Any = None
 
 
 def check_method(method: str) -> str:
@@ -116,7 +121,7 @@ def load_supernet(workdir: str | os.PathLike) -> Supernet:
     return Supernet(
         space=spaces.get(config.space), net=net, variables=variables,
         alpha=jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), state.alpha),
-        fix_alpha=config.mode == "fixed", train=_as_arrays(w_half),
+        opt_alpha=state.opt_alpha, fix_alpha=config.mode == "fixed", train=_as_arrays(w_half),
         valid=_as_arrays(a_half), to_input=lambda x: _normalize(x, mean, std),
         augment=augment, lr=darts.optim.WEIGHT_LR, batch_size=int(config.batch_size),
     )
@@ -162,19 +167,70 @@ def _benchmark(space: SearchSpace, arch: np.ndarray, data_dir) -> dict:
     return {"index": row.get("index"), **loader.by_dataset(row)}
 
 
+def topology_of(space: SearchSpace) -> loop.Topology:
+    """The space's topology decisions with its zero operations (``none``) marked."""
+    groups, keep = space.topology()
+    decisions = space.decisions()
+    k = len(space.candidate_ops(*decisions[0]))
+    zero = np.array([[op == "none" for op in space.candidate_ops(*d)] for d in decisions],
+                    bool).reshape(len(decisions), k)
+    return loop.Topology(groups=groups, keep=keep, zero_ops=zero)
+
+
+def fill_zero_edges(state: loop.SelectionState, topology: loop.Topology,
+                    crit: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """The decided operations, with every *present* edge fixed to the zero operation given its
+    runner-up instead: the non-zero operation whose removal hurt most at that edge's decision.
+
+    Topology selection removes edges fixed to ``none`` first, so one stays present only where
+    its node has no other input left to remove (e.g. a node with exactly 2 inputs). A genotype
+    cannot carry ``none``; the reference parser then emits an edge it had removed, or an
+    arbitrary operation. Returns ``(decided, [(edge, op), ...] replaced)``."""
+    decided = np.asarray(state.decided).copy()
+    on = np.asarray(state.edge_on)
+    if not topology.nodes:  # every edge is kept: 'none' is an operation like any other
+        return decided, []
+    filled = []
+    for i, e in enumerate(np.asarray(state.order).tolist()):
+        if on[e] > 0 and topology.zero_ops[e, decided[e]]:
+            ok = ~topology.zero_ops[e]
+            if crit == "acc":
+                op = int(np.argmin(np.where(ok, np.asarray(state.acc[i]), np.inf)))
+            else:
+                op = int(np.argmax(np.where(ok, np.asarray(state.loss[i]), -np.inf)))
+            decided[e] = op
+            filled.append((e, op))
+    return decided, filled
+
+
+def projected_arch(space: SearchSpace, decided: np.ndarray, edge_on: np.ndarray,
+                   num_ops: int) -> np.ndarray:
+    """The architecture of a finished projection: each present edge with its decided
+    operation, removed edges unavailable (``space.discretize`` with a mask), so the space's
+    genotype rule cannot bring back a removed edge or an edge fixed to ``none``."""
+    rows = np.eye(num_ops, dtype=np.float32)[decided] * edge_on[:, None]
+    mask = space.alpha_tree(jnp.asarray(rows > 0))
+    return np.asarray(space.discretize(jax.tree.map(np.asarray, space.alpha_tree(rows)),
+                                       mask=jax.tree.map(np.asarray, mask)))
+
+
 def _variant(method: str, fix_alpha: bool) -> str:
     if method == "magnitude":
         return "darts (magnitude, fix-alpha)" if fix_alpha else "darts (magnitude)"
     return "darts-pt fix-alpha" if fix_alpha else "darts-pt"
 
 
-def parse_order(order: str | Sequence[int] | None, num_edges: int | None) -> list[int] | None:
-    """``None``/``'random'`` -> random order; ``'fixed'`` -> edges ``0..num_edges-1``; or an
+def parse_order(order: str | Sequence[int] | None, num_edges: int | None,
+                groups: Sequence[Sequence[int]] | None = None) -> list[int] | None:
+    """``None``/``'random'`` -> random order; ``'fixed'`` -> edges ``0..num_edges-1`` (with
+    ``groups``, the cell types interleaved: their first edges, their second edges, ...); or an
     explicit permutation of the edges (decisions). ``num_edges=None`` checks the form only
     (before the supernet is loaded): an explicit order must be a permutation of its length."""
     if order is None or order == "random" or (order == "fixed" and num_edges is None):
         return None
     if order == "fixed":
+        if groups is not None:
+            return [int(e) for e in np.asarray(loop.group_order(None, groups))]
         return list(range(num_edges))
     if isinstance(order, str):
         try:
@@ -225,7 +281,7 @@ def select_supernet(
     pt.check_crit(crit)
     space = supernet.space
     decisions = space.decisions()
-    order = parse_order(order, len(decisions))
+    order = parse_order(order, len(decisions), space.decision_groups())
     if tune_epochs < 0:
         raise ValueError(f"tune_epochs must be >= 0, got {tune_epochs}")
     if steps_per_epoch is not None and steps_per_epoch < 1:
@@ -269,15 +325,26 @@ def select_supernet(
                 return supernet.to_input(x)
         tune_lr = supernet.lr / 10.0
         tx = sn.tune_optimizer(tune_lr)
+        train_alpha = not supernet.fix_alpha
+        atx = darts_optim.alpha_optimizer() if train_alpha else None
+        train_half = (np.asarray(supernet.train[0]), np.asarray(supernet.train[1]))
         problem = sn.make_problem(
-            supernet.net, valid, (np.asarray(supernet.train[0]), np.asarray(supernet.train[1])),
-            tx, batch_size=bs, steps_per_epoch=steps_per_epoch, augment=augment, log=log,
-            to_op_weights=space.alpha_tree)
+            supernet.net, valid, train_half, tx, batch_size=bs, steps_per_epoch=steps_per_epoch,
+            augment=augment, log=log, to_op_weights=space.alpha_tree, to_rows=space.alpha_rows,
+            alpha_tx=atx,
+            alpha_data=(np.asarray(supernet.valid[0]), np.asarray(supernet.valid[1])),
+            noise_key=jax.random.fold_in(jax.random.key(seed), NOISE_STREAM))
         weights = (sn.uniform_weights(num_edges, num_ops) if supernet.fix_alpha
                    else sn.supernet_weights(rows, num_edges, num_ops))
+        tune_state = sn.init_tune_state(
+            supernet.variables, tx,
+            alpha=supernet.alpha if train_alpha else None,
+            opt_alpha=supernet.opt_alpha if train_alpha else None, alpha_tx=atx)
+        topo = topology_of(space)
         settings = {"method": method, "seed": int(seed), "steps_per_epoch": steps_per_epoch,
                     "valid_batches": valid_batches, "batch_size": bs, "tune_lr": tune_lr,
-                    "num_valid": int(valid[1].shape[0]), "num_train": int(supernet.train[1].shape[0])}
+                    "num_valid": int(valid[1].shape[0]), "num_train": int(supernet.train[1].shape[0]),
+                    "alpha_trained_in_tuning": train_alpha}
 
         def announce(i, e, op, scores):
             d = describe(e)
@@ -286,30 +353,47 @@ def select_supernet(
             log(f"[{i + 1}/{num_edges}] edge {e} ({d['edge_name']}): accuracy with op removed "
                 f"{accs} -> keep {d['candidates'][op]} ({time.perf_counter() - t0:.0f} s)")
 
+        def announce_node(j, inputs, removed, rounds):
+            names = [describe(e)["edge_name"] for e in inputs]
+            kept = [describe(e)["edge_name"] for e in inputs if e not in removed]
+            log(f"[node {j + 1}/{len(topo.nodes)}] inputs {', '.join(names)}: keep "
+                f"{', '.join(kept)} ({time.perf_counter() - t0:.0f} s)")
+
         ckpt = None if out_dir is None else Path(out_dir) / "checkpoints"
         if ckpt is not None and (ckpt / loop.CONFIG_FILE).is_file():
             log(f"resuming the selection checkpointed in {ckpt}")
         try:
             state = loop.run_selection(
-                jax.random.key(seed), problem, sn.init_tune_state(supernet.variables, tx),
-                weights, crit=crit, tune_epochs=tune_epochs, order=order, ckpt_dir=ckpt,
-                config=settings, announce=None if log is None else announce)
+                jax.random.key(seed), problem, tune_state, weights, crit=crit,
+                tune_epochs=tune_epochs, order=order, groups=space.decision_groups(),
+                topology=topo, ckpt_dir=ckpt, config=settings,
+                announce=None if log is None else announce,
+                announce_node=None if log is None else announce_node)
         except ValueError as e:
             if ckpt is not None and "holds a selection run" in str(e):
                 raise ValueError(f"{e} (e.g. --out-dir DIR, or delete {out_dir})") from None
             raise
-        # the architecture the space reads off the decided (one-hot) rows
-        decided = jax.nn.one_hot(np.asarray(state.decided), num_ops)
-        arch = np.asarray(space.discretize(jax.tree.map(np.asarray, space.alpha_tree(decided))))
+        decided, filled = fill_zero_edges(state, topo, crit)
+        if filled:
+            result["notes"] = [
+                f"{describe(e)['edge_name']}: 'none' was kept but the node needs 2 inputs "
+                f"with an operation; using the runner-up {describe(e)['candidates'][op]}"
+                for e, op in filled]
+        arch = projected_arch(space, decided, np.asarray(state.edge_on), num_ops)
         recs = loop.decisions(state)
         for r in recs:
             d = describe(r["edge"])
             r.update(op_name=d["candidates"][r["op"]], **d)
         result["decisions"] = recs
+        nodes = loop.node_decisions(state, topo)
+        for nd in nodes:
+            nd["input_names"] = [describe(e)["edge_name"] for e in nd["inputs"]]
+        result["node_decisions"] = nodes
+        result["edge_on"] = np.asarray(state.edge_on).astype(int).tolist()
         result["order"] = np.asarray(state.order).tolist()
         result["settings"] = {**settings, "crit": crit, "tune_epochs": int(tune_epochs),
                               "order": order}
-    result["arch_ops"] = [int(a) for a in arch]
+    result["arch_ops"] = np.asarray(arch).tolist()
     result["arch"] = space.to_string(arch)
     result["benchmark"] = _benchmark(space, arch, data_dir)
     result["seconds"] = time.perf_counter() - t0

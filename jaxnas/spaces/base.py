@@ -257,8 +257,10 @@ class SearchSpace(abc.ABC):
         bounds = np.cumsum([s[0] for s in shapes])[:-1].tolist()
         return jax.tree.unflatten(treedef, jnp.split(rows, bounds, axis=-2))
 
-    def discretize(self, alpha: Any) -> np.ndarray:
-        """The magnitude rule: the architecture DARTS reads off ``alpha`` (host side)."""
+    def discretize(self, alpha: Any, mask: Any = None) -> np.ndarray:
+        """The magnitude rule: the architecture DARTS reads off ``alpha`` (host side).
+        ``mask`` (alpha's layout, bool) marks the operations still available on every edge;
+        an edge with none available is not selected (spaces with topology decisions)."""
         raise NotImplementedError(f"space {self.name!r} has no supernet")
 
     def one_hot(self, arch: Any) -> Any:
@@ -288,6 +290,17 @@ class SearchSpace(abc.ABC):
     def edge_name(self, leaf: str, row: int) -> str:
         """A readable name of decision ``(leaf, row)`` for logs and results."""
         return f"{leaf}[{row}]" if leaf else f"edge{row}"
+
+    def decision_groups(self) -> list[list[int]]:
+        """The decisions (indices into :meth:`decisions`) grouped by cell type: DARTS-PT decides
+        one edge of every group per step, then fine-tunes. Default: one group of all."""
+        return [list(range(len(self.decisions())))]
+
+    def topology(self) -> tuple[tuple[tuple[tuple[int, ...], ...], ...], int]:
+        """``(groups, keep)``: per cell type, the nodes whose inputs are chosen (each as the
+        decisions of its incoming edges) and how many inputs a node keeps; DARTS-PT's topology
+        phase. Default ``((), 0)``: every edge is kept (e.g. NAS-Bench-201)."""
+        return (), 0
 
 
 def _is_shape(x: Any) -> bool:

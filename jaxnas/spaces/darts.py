@@ -418,6 +418,20 @@ class DartsSpace(SearchSpace):
     def candidate_ops(self, leaf: str, row: int) -> tuple[str, ...]:
         return self.candidates[CELLS.index(leaf)][row]
 
+    def decision_groups(self) -> list[list[int]]:
+        """Normal-cell edges, then reduction-cell edges (the reference decides one of each per
+        step)."""
+        return [list(range(c * NUM_EDGES, (c + 1) * NUM_EDGES)) for c in range(len(CELLS))]
+
+    def topology(self) -> tuple[tuple[tuple[tuple[int, ...], ...], ...], int]:
+        """Per cell type, nodes 3..5 (DARTS numbering; node 2 has only its 2 inputs) with the
+        decisions of their incoming edges; each keeps 2 (darts-pt's ``nid2eids``)."""
+        groups = tuple(
+            tuple(tuple(c * NUM_EDGES + EDGE_OFFSET[i] + s for s in range(i + 2))
+                  for i in range(1, NUM_NODES))
+            for c in range(len(CELLS)))
+        return groups, 2
+
     def edge_name(self, leaf: str, row: int) -> str:
         """``'normal:node3<-1'``: cell type, node (DARTS numbering) and input of edge ``row``."""
         return f"{leaf}:node{int(EDGE_NODE[row]) + 2}<-{int(EDGE_SRC[row])}"
@@ -454,7 +468,7 @@ class DartsSpace(SearchSpace):
                                  f"[{NUM_EDGES}, {self.num_candidates}], got {al.shape}")
             w = np.exp(al - al.max(-1, keepdims=True))
             w = w / w.sum(-1, keepdims=True)
-            ok = np.ones_like(w, bool) if mask is None else np.asarray(mask[cell], bool)
+            ok = np.ones_like(w, bool) if mask is None else np.array(mask[cell], bool)
             for e in range(NUM_EDGES):
                 for k, name in enumerate(self.candidates[c][e]):
                     if name == "none":

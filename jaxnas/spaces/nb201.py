@@ -312,12 +312,15 @@ class NB201Space(ProductSpace):
     def alpha_shapes(self) -> tuple[int, int]:
         return (NUM_EDGES, NUM_OPS)
 
-    def discretize(self, alpha: Any) -> np.ndarray:
-        """The operation with the largest alpha on each edge (ties: the lowest index)."""
+    def discretize(self, alpha: Any, mask: Any = None) -> np.ndarray:
+        """The operation with the largest alpha on each edge (ties: the lowest index), among
+        the operations ``mask`` (bool ``[6, 5]``, optional) leaves available."""
         a = np.asarray(alpha)
         if a.shape != (NUM_EDGES, NUM_OPS):
             raise ValueError(f"NB201 alpha must have shape [{NUM_EDGES}, {NUM_OPS}] "
                              f"(edges, operations), got {a.shape}")
+        if mask is not None:
+            a = np.where(np.asarray(mask, bool), a, -np.inf)
         return np.argmax(a, -1).astype(np.int32)
 
     def one_hot(self, arch: Any) -> jax.Array:
