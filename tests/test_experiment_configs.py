@@ -29,3 +29,21 @@ def test_derived_configs_follow_their_bases():
 def test_unknown_config_names_the_available_ones():
     with pytest.raises(FileNotFoundError, match=r"no config .*nope\.py; available: .*darts_pt_quick"):
         configs.load("nope")
+
+
+def test_darts_space_configs_are_valid_runs():
+    full = configs.load("darts_space_full").get_config()
+    quick = configs.load("darts_space_quick").get_config()
+    assert full["search"]["space"] == "darts-7" and full["search"]["layers"] == 8
+    assert quick["search"] == {**full["search"], "max_examples": 2000, "channels": 8,
+                               "layers": 5, "batch_size": 32, "epochs": 2, "ckpt_every": 20}
+    for c in (full, quick):
+        for opts in c["variants"].values():
+            darts.make_config(**c["search"], **opts)
+    for space in ("s1", "s2", "s3", "s4"):
+        for dataset in ("cifar10", "cifar100", "svhn"):
+            c = configs.load("robustdarts").get_config(space=space, dataset=dataset)
+            cfg = darts.make_config(**c["search"])
+            assert (cfg.space, cfg.dataset, cfg.layers, cfg.channels) == (space, dataset, 8, 16)
+    with pytest.raises(ValueError, match="s5"):
+        configs.load("robustdarts").get_config(space="s5")
