@@ -31,8 +31,7 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub) -> None:
-    from jaxnas import spaces
-    from jaxnas.train.config import PROTOCOLS
+    from jaxnas.train.config import PROTOCOLS, spaces_with_networks
 
     p = sub.add_parser(
         "train",
@@ -52,7 +51,7 @@ def register(sub) -> None:
                      help="take the architecture, space and dataset of a `jaxnas darts` work "
                           "directory or a `jaxnas select` output folder")
     p.add_argument("--space", default=None,
-                   choices=sorted(n for n, s in spaces.SPACES.items() if s.has_supernet),
+                   choices=spaces_with_networks(),
                    help="search space of the architecture (default: nb201, or the search's)")
     p.add_argument("--dataset", default=None,
                    help="cifar10 | cifar100 | svhn | imagenet16-120 (default: cifar10, or the "

@@ -124,10 +124,9 @@ class TrainConfig:
         from jaxnas import spaces
 
         space = spaces.get(self.space)  # one-line ValueError listing the registered spaces
-        if not space.has_supernet:
-            with_net = sorted(n for n, s in spaces.SPACES.items() if s.has_supernet)
+        if not has_network(space):
             raise ValueError(f"space {self.space!r} has no network to train; spaces with "
-                             f"networks: {with_net}")
+                             f"networks: {spaces_with_networks()}")
         if space.size_option == "cells" and self.layers is not None:
             raise ValueError(f"--layers {self.layers} sizes DARTS-family networks; the "
                              f"{self.space!r} network is sized by --cells (cells per stage)")
@@ -195,6 +194,20 @@ RESUMABLE_CHANGES = frozenset({"image_dir", "download", "data_dir", "ckpt_every"
 CONFIG_FILE = "config.json"
 
 
+def has_network(space) -> bool:
+    """Whether a space builds discrete networks (overrides ``SearchSpace.network``)."""
+    from jaxnas.spaces import SearchSpace
+
+    return type(space).network is not SearchSpace.network
+
+
+def spaces_with_networks() -> list[str]:
+    """Names of the registered spaces that build discrete networks."""
+    from jaxnas import spaces
+
+    return sorted(n for n, s in spaces.SPACES.items() if has_network(s))
+
+
 def _check_names(opts: Mapping[str, Any]) -> None:
     known = [f.name for f in dataclasses.fields(TrainConfig)]
     unknown = sorted(set(opts) - set(known))
@@ -248,5 +261,5 @@ def fields_help() -> list[tuple[dataclasses.Field, str]]:
 
 
 __all__ = ["CONFIG_FILE", "PRECISIONS", "PROTOCOLS", "RESUMABLE_CHANGES", "SCHEDULES",
-           "TrainConfig", "config_differences", "default_protocol", "fields_help",
-           "make_config", "read_config"]
+           "TrainConfig", "config_differences", "default_protocol", "fields_help", "has_network",
+           "make_config", "read_config", "spaces_with_networks"]
