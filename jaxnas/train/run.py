@@ -189,15 +189,22 @@ class Run:
     images_per_second: float | None = None
 
 
-def _make_state(config: TrainConfig, net, tx, shape) -> TrainState:
+def _initial_state(config: TrainConfig, net, tx, shape) -> TrainState:
     keys = seed_keys(config.seed, config.seeds)
     if config.seeds == 1:
         return init_state(keys[0], net, tx, shape)
     return jax.vmap(lambda k: init_state(k, net, tx, shape))(keys)
 
 
+def _make_state(config: TrainConfig, net, tx, shape) -> TrainState:
+    """The initial state of ``config.seeds`` runs (one program; compiled without backend
+    optimisation on CPU, as :func:`jaxnas.train.state.init_variables`)."""
+    opts = {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
+    return jax.jit(lambda: _initial_state(config, net, tx, shape), compiler_options=opts)()
+
+
 def _abstract_state(config: TrainConfig, net, tx, shape, sharding):
-    shapes = jax.eval_shape(lambda: _make_state(config, net, tx, shape))
+    shapes = jax.eval_shape(lambda: _initial_state(config, net, tx, shape))
     return ckpt.abstract_like(shapes, sharding)
 
 
