@@ -391,3 +391,19 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path, im
     assert (single["num_processes"], single["num_devices"]) == (1, 2)
     assert multi[0]["params_sha256"] == single["params_sha256"]
     assert multi[0]["test_accuracy"] == single["test_accuracy"]
+
+
+def test_experiment_configs_name_the_protocols():
+    sys.path.insert(0, str(REPO / "experiments"))
+    import configs
+
+    expected = {"train_darts": "darts", "train_darts_quick": "darts-quick",
+                "train_robustdarts": "robustdarts", "train_nb201": "nb201",
+                "train_nb201_12": "nb201-12", "train_nb201_quick": "nb201-quick"}
+    for name, protocol in expected.items():
+        mod = configs.load(name)
+        c = mod.get_config()
+        got = train.make_config(c["space"], c["protocol"], arch="", **c["options"])
+        assert got.protocol == protocol
+        assert got.epochs == train.PROTOCOLS[protocol]["epochs"]
+        assert all(w in mod.__doc__ for w in ("Command", "Expected result", "Run time"))
