@@ -179,7 +179,6 @@ def test_parameter_counts_equal_the_references():
     published sizes, 0.073306 and 1.531546 MB on CIFAR-10, 0.079156 and 1.537396 MB on
     CIFAR-100 (the NAS-Bench-201 API's ``params``)."""
     from jaxnas.cli import train as cli
-
     from jaxnas.spaces.darts import DARTS_V2
 
     parser = argparse.ArgumentParser()
@@ -189,9 +188,8 @@ def test_parameter_counts_equal_the_references():
     d = train.describe(cli.config_from_args(args))
     assert (d["num_params"], d["num_params_aux"]) == (3_349_342, 476_426)
     torch = pytest.importorskip("torch")  # noqa: F841
-    from tests.fixtures import torch_darts as T
-
     from jaxnas.models.darts import DARTS_V2 as V2_LISTS
+    from tests.fixtures import torch_darts as T
 
     ref = T.NetworkCIFAR(36, 10, 20, True, V2_LISTS)
     assert T.param_count(ref, auxiliary=False) == d["num_params"]

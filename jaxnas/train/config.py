@@ -89,14 +89,7 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             kind = str(f.type)
-            ok = {"bool": lambda: isinstance(v, bool),
-                  "str": lambda: isinstance(v, str),
-                  "str | None": lambda: v is None or isinstance(v, str),
-                  "int": lambda: isinstance(v, int) and not isinstance(v, bool),
-                  "int | None": lambda: v is None or (isinstance(v, int)
-                                                      and not isinstance(v, bool)),
-                  "float": lambda: isinstance(v, (int, float)) and not isinstance(v, bool),
-                  }[kind]()
+            ok = _kind_ok(kind, v)
             if not ok:
                 raise ValueError(f"training option {f.name}={v!r} must be {_KIND_NAMES[kind]}")
             if kind == "float":
@@ -159,6 +152,14 @@ class TrainConfig:
         opts = {k: v for k, v in options.items() if k != "derived"}
         _check_names(opts)
         return cls(**opts)
+
+
+def _kind_ok(kind: str, v: Any) -> bool:
+    is_int = isinstance(v, int) and not isinstance(v, bool)
+    return {"bool": isinstance(v, bool), "str": isinstance(v, str),
+            "str | None": v is None or isinstance(v, str), "int": is_int,
+            "int | None": v is None or is_int,
+            "float": isinstance(v, (int, float)) and not isinstance(v, bool)}[kind]
 
 
 _KIND_NAMES = {"str": "a string", "int": "an integer", "bool": "true or false",
