@@ -18,7 +18,7 @@ PKG = Path(__file__).resolve().parent.parent / "jaxnas"
 #: modules that name a specific space or benchmark; the agnostic layers must not import them
 NB201_MODULES = frozenset({"jaxnas.spaces.nb201", "jaxnas.benchmarks.nb201", "jaxnas.models.nb201"})
 #: packages that must work for any registered space
-AGNOSTIC = ("jaxnas.search", "jaxnas.analysis", "jaxnas.darts", "jaxnas.selection")
+AGNOSTIC = ("jaxnas.search", "jaxnas.analysis", "jaxnas.darts", "jaxnas.selection", "jaxnas.train")
 #: packages whose clean-up is this branch's job: never on the offender list
 OWN = ("jaxnas.analysis.landscape", "jaxnas.analysis.theory", "jaxnas.analysis.synthetic",
        "jaxnas.reports")

@@ -25,8 +25,9 @@ DATA_AXIS = "data"
 def maybe_initialize_distributed() -> bool:
     """Initialises ``jax.distributed`` when the environment says multi-process.
 
-    Triggers on ``JAX_COORDINATOR_ADDRESS`` / ``JAX_NUM_PROCESSES`` > 1 (read by
-    ``jax.distributed.initialize`` itself, with ``JAX_PROCESS_ID``), ``SLURM_NTASKS`` > 1 or
+    Triggers on ``JAX_COORDINATOR_ADDRESS`` / ``JAX_NUM_PROCESSES`` > 1 (the address is read
+    by ``jax.distributed.initialize`` itself; ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID`` are
+    passed to it here, as JAX does not read them), ``SLURM_NTASKS`` > 1 or
     ``OMPI_COMM_WORLD_SIZE`` > 1 (auto-detected by JAX). Returns whether it initialised.
     """
     def many(name):
@@ -40,7 +41,11 @@ def maybe_initialize_distributed() -> bool:
         return False
     if jax.distributed.is_initialized():
         return True
-    jax.distributed.initialize()
+    kwargs = {}
+    for env, arg in (("JAX_NUM_PROCESSES", "num_processes"), ("JAX_PROCESS_ID", "process_id")):
+        if os.environ.get(env, "").strip().isdigit():
+            kwargs[arg] = int(os.environ[env])
+    jax.distributed.initialize(**kwargs)
     return True
 
 

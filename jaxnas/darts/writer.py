@@ -21,10 +21,13 @@ class MetricWriter:
         resume_step: on resume, records with ``step`` beyond it (written after the checkpoint
             that is being resumed) are dropped, so the file has one record per epoch.
         enabled: ``False`` on processes other than 0.
+        prefix: TensorBoard tag prefix of keys without a ``/`` (``search/loss_w``).
     """
 
-    def __init__(self, workdir: str | Path, resume_step: int = 0, enabled: bool = True):
+    def __init__(self, workdir: str | Path, resume_step: int = 0, enabled: bool = True,
+                 prefix: str = "search"):
         self.enabled = enabled
+        self.prefix = prefix
         self.path = Path(workdir) / "metrics.jsonl"
         self.tb = None
         if not enabled:
@@ -54,7 +57,7 @@ class MetricWriter:
         if self.tb is not None:
             for k, v in record.items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-                    name = k if "/" in k else f"search/{k}"
+                    name = k if "/" in k else f"{self.prefix}/{k}"
                     self.tb.add_scalar(name, v, record["step"])
             bench = record.get("benchmark") or {}
             for k, v in bench.items():

@@ -1,7 +1,7 @@
 """Data pipeline for NAS-Bench-201 search and training: datasets, search split, augmentation,
 resumable sharded batches. See ``jaxnas.data.sources`` for the sources and layouts."""
 
-from jaxnas.data.augment import augment, crop_flip, normalize
+from jaxnas.data.augment import augment, crop_flip, cutout, normalize
 from jaxnas.data.batches import Batches, batch_sharding
 from jaxnas.data.sources import (
     DATASETS,
@@ -16,5 +16,5 @@ from jaxnas.data.sources import (
 )
 
 __all__ = ["DATASETS", "MEAN_STD", "NUM_CLASSES", "PADDING", "Batches", "Dataset", "augment",
-           "batch_sharding", "cache_dir", "crop_flip", "decode_jpegs", "load", "normalize",
+           "batch_sharding", "cache_dir", "crop_flip", "cutout", "decode_jpegs", "load", "normalize",
            "search_split"]

@@ -54,6 +54,35 @@ def crop_flip(key: jax.Array, images_uint8: jax.Array, padding: int = 4) -> jax.
     return jax.vmap(one)(padded, offsets, flips)
 
 
+def cutout(key: jax.Array, images: jax.Array, length: int) -> jax.Array:
+    """DARTS's Cutout (DeVries & Taylor, 2017): per image, a ``length x length`` square centred
+    on a uniformly random pixel (clipped at the border) is set to 0.
+
+    DARTS applies it after normalisation, so the square holds the dataset mean; ``length=0``
+    returns ``images`` unchanged. Consumes ``key``.
+
+    Args:
+        key: PRNG key.
+        images: ``[B, H, W, C]`` (normalised floats in the pipeline).
+        length: side of the square in pixels (DARTS: 16).
+
+    Returns:
+        ``[B, H, W, C]``, same dtype.
+    """
+    if length <= 0:
+        return images
+    b, h, w, _ = images.shape
+    k_y, k_x = jax.random.split(key)
+    cy = jax.random.randint(k_y, (b, 1, 1), 0, h)
+    cx = jax.random.randint(k_x, (b, 1, 1), 0, w)
+    ys = jnp.arange(h)[None, :, None]
+    xs = jnp.arange(w)[None, None, :]
+    # rows [cy - length // 2, cy + length // 2) clipped to the image, as the reference's slice
+    inside = ((ys >= cy - length // 2) & (ys < cy + length // 2)
+              & (xs >= cx - length // 2) & (xs < cx + length // 2))
+    return jnp.where(inside[..., None], jnp.zeros((), images.dtype), images)
+
+
 def augment(key: jax.Array, images_uint8: jax.Array, mean, std, padding: int = 4) -> jax.Array:
     """Random crop (zero padding ``padding``), horizontal flip, then ``normalize``.
 

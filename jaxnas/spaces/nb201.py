@@ -347,13 +347,16 @@ class NB201Space(ProductSpace):
                        num_classes=num_classes, **kwargs)
 
     def network(self, arch: Any, channels: int = 16, cells_per_stage: int = 5,
-                num_classes: int = 10) -> Any:
-        """The standalone :class:`jaxnas.models.nb201.Network` of ``arch`` (its parameters are
-        :func:`jaxnas.models.nb201.supernet_to_per_edge` of the supernet's)."""
+                num_classes: int = 10, affine: bool = True) -> Any:
+        """The standalone :class:`jaxnas.models.nb201.Network` of ``arch``. ``affine=True``
+        (default) is NAS-Bench-201's training network (affine BatchNorms in the cells, as its
+        ``InferCell``; its parameter count); ``affine=False`` takes the supernet's parameters
+        (:func:`jaxnas.models.nb201.supernet_to_per_edge`)."""
         from jaxnas.models.nb201 import Network
 
         return Network(channels=channels, cells_per_stage=cells_per_stage,
-                       num_classes=num_classes, arch=tuple(int(a) for a in self.validate(arch)))
+                       num_classes=num_classes, arch=tuple(int(a) for a in self.validate(arch)),
+                       affine=affine)
 
 
 SPACE = NB201Space()

@@ -91,11 +91,14 @@ class MixedSearchCell(nn.Module):
 class DiscreteCell(nn.Module):
     """A standalone cell of one architecture ``arch`` (``tuple`` of 6 op indices).
 
-    ``none`` edges are dropped; a node with only ``none`` inputs is zeros.
+    ``none`` edges are dropped; a node with only ``none`` inputs is zeros. ``affine``: affine
+    BatchNorms in the convolutions (NAS-Bench-201's ``InferCell``); ``False`` matches the
+    supernet's affine-free operations.
     """
 
     features: int
     arch: tuple[int, ...]
+    affine: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, op_weights=None, train: bool = False) -> jax.Array:
@@ -104,7 +107,8 @@ class DiscreteCell(nn.Module):
             total = jnp.zeros_like(x)
             for e, (d, s) in enumerate(EDGES):
                 if d == j and self.arch[e] != 0:
-                    total = total + apply_op(self.arch[e], nodes[s], self.features, train, e)
+                    total = total + apply_op(self.arch[e], nodes[s], self.features, train, e,
+                                             self.affine)
             nodes.append(total)
         return nodes[-1]
 

@@ -56,6 +56,9 @@ class Network(nn.Module):
         num_classes: classifier outputs.
         cell: ``'fused'`` (fast) or ``'mixed'`` (reference) search cell; ignored with ``arch``.
         arch: a tuple of 6 operation indices for a standalone network; ``None`` for the supernet.
+        affine: affine BatchNorms in the standalone network's cell operations (NAS-Bench-201's
+            training networks, ``InferCell``); ``False`` (default) keeps the supernet's
+            affine-free operations, so a one-hot supernet equals the standalone network.
         scan: run the fused cells of each stage as one ``nn.scan`` (parameters ``stage{s}_cells``
             stacked over the stage's cells): XLA compiles one cell per stage instead of N, which
             cuts compile time by a third at N=5. ``False`` unrolls them (``stage{s}_cell{i}``, the
@@ -68,6 +71,7 @@ class Network(nn.Module):
     cell: str = "fused"
     arch: tuple[int, ...] | None = None
     scan: bool = True
+    affine: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, op_weights: jax.Array | None = None,
@@ -91,7 +95,8 @@ class Network(nn.Module):
                                  "pass e.g. jax.nn.softmax(alpha, -1)")
             make = functools.partial(CELLS[self.cell])
         else:
-            make = functools.partial(DiscreteCell, arch=tuple(int(a) for a in self.arch))
+            make = functools.partial(DiscreteCell, arch=tuple(int(a) for a in self.arch),
+                                     affine=self.affine)
         c = self.channels
         x = conv(c, 3, name="stem_conv")(x)
         x = batch_norm(True, name="stem_bn")(x, use_running_average=not train)
