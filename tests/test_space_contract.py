@@ -190,3 +190,24 @@ def test_pure_functions_trace_once(space):
     # different values, same shapes: no retrace
     fns["neighbours"](archs[::-1])
     fns["mutate"](jax.random.split(jax.random.key(5), archs.shape[0]), archs)
+
+
+def test_selection_structure(space):
+    """Spaces with a supernet: the decision groups partition the decisions, every topology
+    node's inputs lie in one group, and a node keeps fewer inputs than it has; the magnitude
+    rule on a one-hot architecture gives it back."""
+    if not space.has_supernet:
+        pytest.skip(f"{space.name} has no supernet")
+    n = len(space.decisions())
+    groups = space.decision_groups()
+    assert sorted(e for g in groups for e in g) == list(range(n))
+    topo, keep = space.topology()
+    assert len(topo) in (0, len(groups))
+    for g, nodes in zip(groups, topo, strict=False):
+        for rows in nodes:
+            assert set(rows) <= set(g) and 0 < keep < len(rows)
+    for arch in some_archs(space, 8):
+        w = jax.tree.map(lambda x: 10.0 * np.asarray(x), space.one_hot(arch))
+        back = space.discretize(w)
+        np.testing.assert_array_equal(space.arch_key(jnp.asarray(back)),
+                                      space.arch_key(jnp.asarray(arch)))
