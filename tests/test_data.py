@@ -317,3 +317,19 @@ def test_batch_sharding_default():
     sh = batch_sharding()
     assert sh.spec == jax.sharding.PartitionSpec("data")
     assert sh.mesh.axis_names == ("data",) and sh.mesh.size == jax.device_count()
+
+
+def test_downsample_average_pools_to_the_requested_size():
+    from jaxnas import data
+
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    ds = data.Dataset(imgs, np.zeros(3, np.int32), 10, np.zeros(3, np.float32),
+                      np.ones(3, np.float32), "cifar10")
+    small = data.downsample(ds, 16)
+    assert small.images.shape == (3, 16, 16, 3) and small.images.dtype == np.uint8
+    want = imgs[:, :2, :2].astype(np.float64).mean(axis=(1, 2))  # the top-left 2x2 block
+    np.testing.assert_allclose(small.images[:, 0, 0], np.rint(want), atol=0.5)
+    assert data.downsample(ds, 32) is ds
+    with pytest.raises(ValueError, match="must divide"):
+        data.downsample(ds, 12)

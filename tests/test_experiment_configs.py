@@ -47,3 +47,11 @@ def test_darts_space_configs_are_valid_runs():
             assert (cfg.space, cfg.dataset, cfg.layers, cfg.channels) == (space, dataset, 8, 16)
     with pytest.raises(ValueError, match="s5"):
         configs.load("robustdarts").get_config(space="s5")
+
+
+def test_darts_pt_cpu_config_is_the_documented_protocol():
+    c = configs.load("darts_pt_cpu").get_config()
+    cfg = darts.make_config(**c["search"])
+    assert (cfg.image_size, cfg.channels, cfg.cells, cfg.max_examples, cfg.epochs) == (
+        16, 8, 1, 20000, 50)
+    assert set(c["variants"]) == {"darts", "fix_alpha", "na_darts"}

@@ -41,6 +41,8 @@ class DartsConfig:
     layers: int | None = _opt(None, "cells in total (spaces sized by layers, the DARTS family; "
                                     "default 8), reduction cells at 1/3 and 2/3")
     image_dir: str | None = _opt(None, "folder of the dataset's images (default: TFDS)")
+    image_size: int | None = _opt(None, "average-pool the images to SxS (S divides the side; "
+                                        "a cheaper CPU search; default: as stored)")
     download: bool = _opt(False, "let TFDS download and prepare the dataset when it is missing "
                                  "(needs internet; without it a missing dataset is an error)")
     data_dir: str | None = _opt(None, "folder of the benchmark tables (default: "
@@ -75,7 +77,7 @@ class DartsConfig:
                   "na_samples"):
             if getattr(self, k) < 1:
                 raise ValueError(f"{k}={getattr(self, k)!r} must be a positive integer")
-        for k in ("max_examples", "steps_per_epoch"):
+        for k in ("max_examples", "steps_per_epoch", "image_size"):
             if getattr(self, k) is not None and getattr(self, k) < 1:
                 raise ValueError(f"{k}={getattr(self, k)!r} must be a positive integer or None")
         if self.objective not in OBJECTIVES:
@@ -132,7 +134,7 @@ class DartsConfig:
 
 # Options added after work directories were first written, with the value that reproduces what
 # those directories hold (before scanned stages, the cells were unrolled).
-LEGACY_DEFAULTS: dict[str, Any] = {"scan": False, "layers": None}
+LEGACY_DEFAULTS: dict[str, Any] = {"scan": False, "layers": None, "image_size": None}
 
 # Options that may change between a run and its resumption: where files live and how often to
 # checkpoint. Every other option changes the computation, so a mismatch refuses to resume.

@@ -32,6 +32,17 @@ def alpha_entropy(alpha: Any) -> jax.Array:
     return jnp.mean(ents[0] if len(ents) == 1 else jnp.concatenate(ents))
 
 
+def op_weights_by_name(space: SearchSpace, alpha: Any) -> dict[str, float]:
+    """Mean ``softmax(alpha)`` weight of every operation name over the edges that offer it
+    (an alpha trajectory's summary: e.g. how much weight skip connections gather)."""
+    rows = np.asarray(jax.nn.softmax(jnp.asarray(space.alpha_rows(alpha)), -1))
+    sums: dict[str, list[float]] = {}
+    for e, d in enumerate(space.decisions()):
+        for k, name in enumerate(space.candidate_ops(*d)):
+            sums.setdefault(name, []).append(float(rows[e, k]))
+    return {name: float(np.mean(v)) for name, v in sums.items()}
+
+
 def benchmark_lookup(space: SearchSpace) -> Callable | None:
     """``lookup(arch, data_dir) -> dict`` of the tabular benchmark registered for ``space``
     (:data:`jaxnas.benchmarks.BENCHMARKS`), or ``None`` when there is none."""

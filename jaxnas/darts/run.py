@@ -36,7 +36,7 @@ from jaxnas import spaces
 from jaxnas.darts import optim, parallel
 from jaxnas.darts.config import CONFIG_FILE, DartsConfig, config_differences, read_config
 from jaxnas.darts.na_objective import row_structure
-from jaxnas.darts.report import ReportHook, alpha_entropy
+from jaxnas.darts.report import ReportHook, alpha_entropy, op_weights_by_name
 from jaxnas.darts.state import TrainState, init_state
 from jaxnas.darts.step import make_train_step
 from jaxnas.darts.writer import MetricWriter
@@ -62,6 +62,8 @@ def build(config: DartsConfig | Mapping[str, Any]) -> tuple[nn.Module, tuple[Any
     c = as_config(config)
     ds = data.load(c.dataset, split="train", image_dir=c.image_dir, max_examples=c.max_examples,
                    seed=c.seed, download=c.download)
+    if c.image_size is not None:
+        ds = data.downsample(ds, c.image_size)
     return _network(c, int(ds.num_classes)), data.search_split(ds, c.seed)
 
 
@@ -142,7 +144,8 @@ def _epoch_record(sums: dict, count: int, state: TrainState, epoch: int, space,
     arch, extra = _selected(space, alpha, report)
     rec = {"epoch": epoch, "step": int(state.step)}
     rec.update({k: sums[k] / max(count, 1) for k in METRIC_NAMES})
-    rec.update(alpha_entropy=float(alpha_entropy(alpha)), arch=space.to_string(arch))
+    rec.update(alpha_entropy=float(alpha_entropy(alpha)), arch=space.to_string(arch),
+               op_weight=op_weights_by_name(space, alpha))
     rec.update({k: v for k, v in extra.items() if v is not None or not k.endswith("_reason")})
     rec["images_per_second"] = ips
     return rec

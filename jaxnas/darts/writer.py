@@ -59,6 +59,8 @@ class MetricWriter:
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
                     name = k if "/" in k else f"{self.prefix}/{k}"
                     self.tb.add_scalar(name, v, record["step"])
+            for k, v in (record.get("op_weight") or {}).items():  # alpha's mean op weights
+                self.tb.add_scalar(f"op_weight/{k}", float(v), record["step"])
             bench = record.get("benchmark") or {}
             for k, v in bench.items():
                 if k.endswith("_200") and isinstance(v, float):

@@ -11,10 +11,11 @@ from jaxnas.data.sources import (
     Dataset,
     cache_dir,
     decode_jpegs,
+    downsample,
     load,
     search_split,
 )
 
 __all__ = ["DATASETS", "MEAN_STD", "NUM_CLASSES", "PADDING", "Batches", "Dataset", "augment",
-           "batch_sharding", "cache_dir", "crop_flip", "cutout", "decode_jpegs", "load", "normalize",
+           "batch_sharding", "cache_dir", "crop_flip", "cutout", "decode_jpegs", "downsample", "load", "normalize",
            "search_split"]
