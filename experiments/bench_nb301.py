@@ -16,8 +16,14 @@ interleaved (so a busy machine slows both alike), queries per second of
 after compilation (``lower().compile()`` seconds reported apart), best and median of ``--repeats`` timings,
 each timing a loop of at least ``--min-seconds``. Also checks that JAX and onnxruntime agree.
 
-Run: ``PYTHONPATH=. python experiments/bench_nb301.py [--json] [--batches 1,300,10000,100000]``
-(about 3 minutes on a 2-core CPU). Target: ``jax`` >= ``ort`` at every batch size.
+Then (issue 17's second target) ``--trials`` x ``--budget`` queries of each ``--search`` algorithm
+on ``nb301`` (denoised), compiled once and timed in interleaved rounds after compilation: wall
+seconds (best and median) and the process's CPU seconds (all threads; steadier than wall time on
+a shared machine), with the load average before and after.
+
+Run: ``PYTHONPATH=. python experiments/bench_nb301.py [--json] [--batches 1,300,10000,100000]
+[--search local_search,random_search] [--skip-queries]`` (about 4 minutes on a 2-core CPU).
+Targets: ``jax`` >= ``ort`` at every batch size; local search 1,000 x 300 in <= 5 s.
 """
 
 from __future__ import annotations
@@ -68,6 +74,12 @@ def main() -> None:
     ap.add_argument("--no-raw", action="store_true", help="skip the unoptimized graph")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--search", default="local_search,random_search",
+                    help="algorithms to time on nb301 ('' to skip)")
+    ap.add_argument("--trials", type=int, default=1000)
+    ap.add_argument("--budget", type=int, default=300)
+    ap.add_argument("--skip-queries", action="store_true",
+                    help="skip the queries-per-second comparison with onnxruntime")
     args = ap.parse_args()
 
     import onnxruntime as ort
@@ -87,7 +99,7 @@ def main() -> None:
         "load_avg_start": os.getloadavg(),
         "repeats": args.repeats, "batches": [],
     }
-    for b in (int(x) for x in args.batches.split(",")):
+    for b in ([] if args.skip_queries else (int(x) for x in args.batches.split(","))):
         archs = random_archs(rng, b)
         epochs = rng.integers(1, 99, b).astype(np.float32)
         x_cat = np.asarray(nb301.x_cat_of(surrogate, archs))
@@ -127,9 +139,46 @@ def main() -> None:
                 f"{k} {row[f'{k}_qps_median']:>9.0f} q/s (best {row[f'{k}_qps_best']:.0f})"
                 for k in calls) + f"  compile {compile_s}  diff {row['max_abs_diff_accuracy']:.1e}",
                 flush=True)
+    if args.search:
+        res["search"] = time_search(args.search.split(","), args.trials, args.budget,
+                                    args.repeats, args.data_dir, verbose=not args.json)
     res["load_avg_end"] = os.getloadavg()
     if args.json:
         print(json.dumps(res, indent=2))
+
+
+def time_search(names: list[str], trials: int, budget: int, repeats: int, data_dir,
+                verbose: bool = True) -> dict:
+    """Run seconds of ``trials`` x ``budget`` queries of each algorithm on ``nb301`` (denoised),
+    after compilation; rounds interleave the algorithms so a drifting machine slows all alike."""
+    from jaxnas import benchmarks
+    from jaxnas.reports.search import compile_run
+    from jaxnas.search import get_algorithm
+
+    bench = benchmarks.load("nb301", data_dir=data_dir)
+    compiled = {n: compile_run(get_algorithm(n), jax.random.key(0), bench, "denoised", trials,
+                               budget) for n in names}
+    walls: dict[str, list[float]] = {n: [] for n in names}
+    cpus: dict[str, list[float]] = {n: [] for n in names}
+    out = {}
+    for _ in range(repeats):
+        for n in names:
+            t0, c0 = time.perf_counter(), time.process_time()
+            tr = jax.block_until_ready(compiled[n][0](jax.random.key(0), bench))
+            walls[n].append(time.perf_counter() - t0)
+            cpus[n].append(time.process_time() - c0)
+            out[n] = {"final_valid_mean": float(np.nanmean(np.asarray(tr.test)[:, -1])),
+                      "max_steps": int(np.max(np.asarray(tr.num_steps)))}
+    for n in names:
+        out[n].update(trials=trials, budget=budget, compile_s=compiled[n][1],
+                      run_s_best=min(walls[n]), run_s_median=statistics.median(walls[n]),
+                      cpu_s_best=min(cpus[n]), load_avg=os.getloadavg()[0])
+        if verbose:
+            r = out[n]
+            print(f"{n}: {trials} x {budget} on nb301: run {r['run_s_best']:.2f} s best, "
+                  f"{r['run_s_median']:.2f} s median, CPU {r['cpu_s_best']:.2f} s, compile "
+                  f"{r['compile_s']:.1f} s, final valid {r['final_valid_mean']:.3f}", flush=True)
+    return out
 
 
 if __name__ == "__main__":

@@ -27,3 +27,17 @@ def require_data(relative: str) -> Path:
 def data_dir() -> Path:
     require_data("nb201/accuracies.csv")
     return SHARED_DATA
+
+
+def linked_data(tmp_path: Path, *folders: str) -> Path:
+    """A data folder under ``tmp_path`` whose ``folders`` link to the shared ones, for commands
+    that write a cache beside the files they read (``nb301`` writes ``nb301_jaxnas.npz`` into its
+    data folder): the shared folder stays as it is. Skips (fails under CI) like
+    :func:`require_data` when a folder is absent."""
+    for f in folders:
+        if not (SHARED_DATA / f).is_dir():
+            require_data(f)  # absent: skip or fail with the usual message
+        link = tmp_path / f
+        if not link.exists():
+            link.symlink_to(SHARED_DATA / f, target_is_directory=True)
+    return tmp_path

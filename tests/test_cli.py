@@ -104,3 +104,29 @@ def test_search_help_lists_na_algorithms_and_options(capsys):
 def test_errors_exit_2_with_message(capsys, argv, msg):
     assert main(argv) == 2
     assert msg in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("space, bench, data", [
+    # the NB101 graph hash makes this compile take ~10 s: kept out of the quick suite
+    pytest.param("nb101", "nb101-sample", "nb101/sample.npz", marks=pytest.mark.slow),
+    ("darts", "nb301", "nb301/model_v2.onnx"),
+])
+def test_search_na_local_search_on_spaces_too_large_to_enumerate(capsys, tmp_path, space, bench,
+                                                                 data):
+    """NA local search runs through ``jaxnas search`` on nb101-sample (masked neighbourhoods:
+    most sampled neighbours are outside the sample) and on NB301 (120 neighbours, hashed keys)."""
+    from tests.conftest import linked_data, require_data
+
+    require_data(data)
+    folder = linked_data(tmp_path, data.split("/")[0])  # nb301 writes its cache there
+    r = _json(capsys, ["search", "--space", space, "--benchmark", bench, "--algo",
+                       "na_local_search", "--na-samples", "2", "--trials", "3", "--budget", "12",
+                       "--json", "--data-dir", str(folder)])
+    assert (r["benchmark"], r["metric"], r["options"]) == (bench, "valid", {"k": 2})
+    # each step scores one architecture with at most 2 sampled neighbours: >= 4 steps for 12
+    assert r["mean_steps"] >= 4
+    assert 85 < r["final_valid_mean"] < 100 and r["checkpoints"]["12"][0] == pytest.approx(
+        r["final_valid_mean"], abs=1e-3)
+    from jaxnas import spaces
+
+    spaces.get(space).from_string(r["most_returned_arch"])  # a valid architecture of the space

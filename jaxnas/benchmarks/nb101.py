@@ -658,6 +658,20 @@ class NB101Landscape:
         row = self._rows(arch)
         return jnp.where(row >= 0, self.nt.base[jnp.maximum(row, 0)], jnp.nan)
 
+    @property
+    def num_archs(self) -> int:
+        """The cells this landscape covers: the table's queryable cells (423,624 in the full
+        table, every valid cell; 1,000 in ``nb101-sample``)."""
+        return self.bench.table.num_queryable
+
+    def optimum(self) -> tuple[jax.Array, jax.Array]:
+        """``(key, value)`` of the queryable cell with the best validation accuracy in this
+        trial (the first of equals in key order)."""
+        m = self.bench.table.num_queryable
+        values = tabular.noisy_valid(self.nt, jnp.arange(m, dtype=jnp.int32))
+        row = jnp.argmax(values)
+        return self.bench.table.keys[row], values[row]
+
     def test(self, arch: jax.Array) -> jax.Array:
         """Test accuracy (mean over seeds); without one (``nb101-sample``) the true validation
         accuracy, as on surrogates."""

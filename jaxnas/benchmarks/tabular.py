@@ -350,6 +350,13 @@ class Landscape:
         (``random``: the permuted mean), without the trial's seed draw or gaussian noise."""
         return self.table.base[jnp.asarray(self.space.arch_key(arch), jnp.int32)]
 
+    def optimum(self) -> tuple[jax.Array, jax.Array]:
+        """``(key, value)`` of the architecture with the best validation accuracy in this trial
+        (the first of equals), over the whole table."""
+        values = self.valid_of_key(jnp.arange(self.num_archs, dtype=jnp.int32))
+        k = jnp.argmax(values).astype(jnp.int32)
+        return k, values[k]
+
     def valid_draw(self, arch: jax.Array, draw: jax.Array) -> jax.Array:
         """Validation accuracy of the ``draw``-th evaluation of ``arch`` in this trial.
 

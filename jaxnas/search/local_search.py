@@ -40,10 +40,13 @@ from flax import struct
 from jaxnas.search.base import (
     Algorithm,
     Landscape,
+    Scan,
     SearchState,
     init_oracle,
     query,
-    random_ranks,
+    scan_advance,
+    scan_row,
+    scan_start,
     seen,
 )
 from jaxnas.search.protocol import check_protocol, seen_each, slot_arch
@@ -55,25 +58,25 @@ class LSState:
     current_val: jax.Array  # [] float32 (-inf before a start)
     # the neighbourhood being scanned is space.neighbours(current), rebuilt row by row
     # (space.neighbour) instead of stored: a DARTS genotype has 120 neighbours
-    num_valid: jax.Array  # [] int32 valid neighbours (they hold scan positions 0..num_valid-1)
-    rank: jax.Array  # [S] int32 scan position of each neighbour (a random permutation)
-    pos: jax.Array  # [] int32 next neighbour to scan
+    scan: Scan  # the scan of the valid neighbours of ``current``, in a random order
     best_nb: jax.Array  # [*arch_shape] best neighbour scanned so far
     best_nb_val: jax.Array  # [] float32
     init_left: jax.Array  # [] int32 random starting architectures still to draw
 
 
+def _no_scan(space) -> Scan:
+    """A placeholder scan (nothing to scan) for the state before the first centre."""
+    return scan_start(jax.random.key(0), jnp.zeros((space.max_neighbours,), bool))
+
+
 def init(key: jax.Array, land: Landscape, budget: int, *, num_init: int = 1) -> SearchState:
     del key
     space = land.space
-    s = space.max_neighbours
     arch = jnp.zeros(space.arch_shape, space.arch_dtype)
     algo = LSState(
         current=arch,
         current_val=jnp.full((), -jnp.inf, jnp.float32),
-        num_valid=jnp.full((), s, jnp.int32),
-        rank=jnp.arange(s, dtype=jnp.int32),
-        pos=jnp.zeros((), jnp.int32),
+        scan=_no_scan(space),
         best_nb=arch,
         best_nb_val=jnp.full((), -jnp.inf, jnp.float32),
         init_left=jnp.full((), num_init, jnp.int32),
@@ -81,19 +84,23 @@ def init(key: jax.Array, land: Landscape, budget: int, *, num_init: int = 1) -> 
     return SearchState(algo=algo, oracle=init_oracle(space, budget))
 
 
+def _select(pred: jax.Array, a, b):
+    """``a`` where ``pred`` else ``b``, leaf by leaf (two pytrees of one structure)."""
+    return jax.tree.map(lambda x, y: jnp.where(pred, x, y), a, b)
+
+
 def step(key: jax.Array, state: SearchState, land: Landscape, *, num_init: int = 1,
          first_improvement: bool = False, score_fn=None) -> SearchState:
     """One query. ``score_fn(oracle, land, arch) -> (value, oracle)`` replaces the plain query
-    (neighbourhood-aware local search passes an aggregated score)."""
+    (neighbourhood-aware local search passes an aggregated score). Consumes ``key``."""
     space = land.space
     score_fn = query if score_fn is None else score_fn
     s: LSState = state.algo
-    n_nb = s.rank.shape[0]
     k_start, k_perm = jax.random.split(key)
 
     starting = s.init_left > 0
-    cand = jnp.where(starting, space.sample(k_start),
-                     space.neighbour(s.current, jnp.argmax(s.rank == s.pos)))
+    row = scan_row(s.scan)
+    cand = jnp.where(starting, space.sample(k_start), space.neighbour(s.current, row))
     v, oracle = score_fn(state.oracle, land, cand)
 
     # Start phase: keep the best of the random starting architectures as the centre.
@@ -108,8 +115,8 @@ def step(key: jax.Array, state: SearchState, land: Landscape, *, num_init: int =
     nb_better = scanning & (v > s.best_nb_val)
     best_nb = jnp.where(nb_better, cand, s.best_nb)
     best_nb_val = jnp.where(nb_better, v, s.best_nb_val)
-    pos = s.pos + scanning.astype(jnp.int32)
-    scan_done = scanning & (pos >= s.num_valid)
+    scan = scan_advance(s.scan, row, scanning)
+    scan_done = scanning & scan.done
     if first_improvement:
         move = scanning & (v > current_val)
     else:
@@ -120,19 +127,14 @@ def step(key: jax.Array, state: SearchState, land: Landscape, *, num_init: int =
     current_val = jnp.where(move, target_val, current_val)
 
     new_nbhd = move | start_done
-    valid = space.neighbour_mask(current)
-    n_valid = jnp.sum(valid, dtype=jnp.int32)
-    rank = jnp.where(new_nbhd, random_ranks(k_perm, n_nb, valid), s.rank)
-    num_valid = jnp.where(new_nbhd, n_valid, s.num_valid)
+    scan = _select(new_nbhd, scan_start(k_perm, space.neighbour_mask(current)), scan)
     # a local optimum (or a centre without valid neighbours): restart
-    stuck = (scan_done & ~move) | (new_nbhd & (n_valid == 0))
+    stuck = (scan_done & ~move) | (new_nbhd & (scan.num_valid == 0))
     reset_scan = new_nbhd | stuck
     algo = LSState(
         current=current,
         current_val=jnp.where(stuck, -jnp.inf, current_val),
-        num_valid=num_valid,
-        rank=rank,
-        pos=jnp.where(reset_scan, 0, pos),
+        scan=scan,
         best_nb=best_nb,
         best_nb_val=jnp.where(reset_scan, -jnp.inf, best_nb_val),
         init_left=jnp.where(stuck, num_init, init_left),
@@ -144,10 +146,9 @@ def step(key: jax.Array, state: SearchState, land: Landscape, *, num_init: int =
 class NaszillaLSState:
     current: jax.Array  # [*arch_shape] centre (during a start: best new random one so far)
     current_val: jax.Array  # [] float32 (-inf before a start)
-    nbhd: jax.Array  # [S, *arch_shape] neighbours of ``current``
-    num_valid: jax.Array  # [] int32 neighbours to scan (valid, not queried before the scan)
-    rank: jax.Array  # [S] int32 scan position of each neighbour
-    pos: jax.Array  # [] int32 next scan position
+    # the scan of the neighbours of ``current`` not queried before it began (rows rebuilt with
+    # space.neighbour, as under the jaxnas protocol)
+    scan: Scan
     best_nb: jax.Array  # [*arch_shape] best neighbour queried in this scan
     best_nb_val: jax.Array  # [] float32
     init_left: jax.Array  # [] int32 new random architectures still to query for this start
@@ -159,15 +160,11 @@ def naszilla_init(key: jax.Array, land: Landscape, budget: int, *, num_init: int
                   stop_at_minimum: bool) -> SearchState:
     del key
     space = land.space
-    s = space.max_neighbours
     arch = jnp.zeros(space.arch_shape, space.arch_dtype)
     algo = NaszillaLSState(
         current=arch,
         current_val=jnp.full((), -jnp.inf, jnp.float32),
-        nbhd=jnp.zeros((s, *space.arch_shape), space.arch_dtype),
-        num_valid=jnp.zeros((), jnp.int32),
-        rank=jnp.arange(s, dtype=jnp.int32),
-        pos=jnp.zeros((), jnp.int32),
+        scan=_no_scan(space),
         best_nb=arch,
         best_nb_val=jnp.full((), -jnp.inf, jnp.float32),
         init_left=jnp.full((), num_init, jnp.int32),
@@ -184,13 +181,13 @@ def naszilla_step(key: jax.Array, state: SearchState, land: Landscape, *, num_in
     query. Consumes ``key``."""
     space = land.space
     s: NaszillaLSState = state.algo
-    n_nb = s.nbhd.shape[0]
     k_start, k_perm = jax.random.split(key)
     oracle = state.oracle
 
     starting = s.init_left > 0
-    scan_active = ~starting & (s.pos < s.num_valid)
-    cand = jnp.where(starting, space.sample(k_start), s.nbhd[jnp.argmax(s.rank == s.pos)])
+    scan_active = ~starting & ~s.scan.done
+    row = scan_row(s.scan)
+    cand = jnp.where(starting, space.sample(k_start), space.neighbour(s.current, row))
     # a random draw queried before is drawn again (free); a scanned neighbour is new by
     # construction (its mask was taken when the scan began, and a scan queries distinct rows)
     counted = starting & ~seen(space, oracle, space.arch_key(cand))
@@ -205,7 +202,7 @@ def naszilla_step(key: jax.Array, state: SearchState, land: Landscape, *, num_in
 
     # Scan.
     scanning = ~starting
-    pos = s.pos + scan_active.astype(jnp.int32)
+    scan = scan_advance(s.scan, row, scan_active)
     nb_better = scan_active & (v > s.best_nb_val)
     best_nb = jnp.where(nb_better, cand, s.best_nb)
     best_nb_val = jnp.where(nb_better, v, s.best_nb_val)
@@ -213,9 +210,9 @@ def naszilla_step(key: jax.Array, state: SearchState, land: Landscape, *, num_in
         move = scan_active & (v > current_val)
         target, target_val = cand, v
     else:
-        move = scanning & (pos >= s.num_valid) & (best_nb_val > current_val)
+        move = scanning & scan.done & (best_nb_val > current_val)
         target, target_val = best_nb, best_nb_val
-    scan_done = scanning & ((pos >= s.num_valid) | move)
+    scan_done = scanning & (scan.done | move)
 
     expanded = s.expanded
     if stop_at_minimum:
@@ -238,14 +235,12 @@ def naszilla_step(key: jax.Array, state: SearchState, land: Landscape, *, num_in
 
     nb, valid = space.neighbours(current)
     fresh = valid & ~seen_each(space, oracle, nb)
+    scan = _select(new_centre, scan_start(k_perm, fresh),
+                   _select(restart, _no_scan(space), scan))
     algo = NaszillaLSState(
         current=current,
         current_val=jnp.where(restart, -jnp.inf, current_val),
-        nbhd=jnp.where(new_centre, nb, s.nbhd),
-        num_valid=jnp.where(new_centre, jnp.sum(fresh, dtype=jnp.int32),
-                            jnp.where(restart, 0, s.num_valid)),
-        rank=jnp.where(new_centre, random_ranks(k_perm, n_nb, fresh), s.rank),
-        pos=jnp.where(new_centre | restart, 0, pos),
+        scan=scan,
         best_nb=best_nb,
         best_nb_val=jnp.where(new_centre | restart, -jnp.inf, best_nb_val),
         init_left=jnp.where(restart, num_init, init_left),

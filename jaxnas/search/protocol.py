@@ -38,7 +38,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxnas.search.base import Landscape, Oracle, seen
+from jaxnas.search.base import Landscape, Oracle, record_query, seen
 from jaxnas.spaces.base import SearchSpace
 
 #: the protocols every factory of :data:`jaxnas.search.ALGORITHMS` may accept
@@ -72,19 +72,9 @@ def query_charged(oracle: Oracle, land: Landscape, arch: jax.Array, active: jax.
         ``(value, oracle)``.
     """
     space = land.space
-    budget = oracle.values.shape[0]
     key = space.arch_key(arch)
     v = land.valid_draw(arch, times_queried(space, oracle, key))
-    new = (oracle.num_queries < budget) & active
-    slot = jnp.where(new, oracle.num_queries, budget)  # out of range -> dropped
-    archs = oracle.archs
-    oracle = oracle.replace(
-        keys=oracle.keys.at[slot].set(key, mode="drop"),
-        archs=None if archs is None else archs.at[slot].set(arch, mode="drop"),
-        values=oracle.values.at[slot].set(v, mode="drop"),
-        num_queries=oracle.num_queries + new.astype(jnp.int32),
-    )
-    return v, oracle
+    return v, record_query(oracle, arch, key, v, active)
 
 
 def seen_each(space: SearchSpace, oracle: Oracle, archs: jax.Array) -> jax.Array:

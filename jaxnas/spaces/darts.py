@@ -352,10 +352,14 @@ class DartsSpace(SearchSpace):
                 rows += [(c, j, 1, k) for k in range(j // 2)]
         return tuple(np.array(col, np.int32) for col in zip(*rows, strict=True))
 
-    def _move_pairs(self, arch: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-        """Every neighbour move as ``(cell, slot, new (input, op) pair [M, 2], valid [M])``."""
+    def _move_pairs(self, arch: jax.Array, rows: jax.Array | None = None
+                    ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+        """Every neighbour move (or those of ``rows: int[M]``) as ``(cell, slot, new (input,
+        op) pair [M, 2], valid [M])``."""
         arch = jnp.asarray(arch, jnp.int32)
         cell, slot, is_input, k = (jnp.asarray(x) for x in self._moves)
+        if rows is not None:  # the same formulas on the chosen rows only
+            cell, slot, is_input, k = (x[rows] for x in (cell, slot, is_input, k))
         lst, cnt = self._allowed_list
         lst, cnt = jnp.asarray(lst), jnp.asarray(cnt)
         inp, op = arch[cell, slot, 0], arch[cell, slot, 1]
@@ -388,13 +392,34 @@ class DartsSpace(SearchSpace):
         return out, valid
 
     def neighbour(self, arch: jax.Array, n: jax.Array) -> jax.Array:
-        """Row ``n`` of :meth:`neighbours`, built alone."""
+        """Row ``n`` of :meth:`neighbours`, built alone (one move, not all of them)."""
         arch = jnp.asarray(arch, jnp.int32)
-        cell, slot, new_pair, _ = self._move_pairs(arch)
-        return arch.at[cell[n], slot[n]].set(new_pair[n])
+        cell, slot, new_pair, _ = self._move_pairs(arch, jnp.reshape(n, (1,)))
+        return arch.at[cell[0], slot[0]].set(new_pair[0])
 
     def neighbour_mask(self, arch: jax.Array) -> jax.Array:
-        return self._move_pairs(arch)[3]
+        """The validity mask of :meth:`neighbours`. Where every edge of a cell offers the same
+        operations (every registered space but S1) the mask follows from the slots' operations
+        alone, built slot by slot instead of move by move (the same values)."""
+        if not self._uniform_edges:
+            return self._move_pairs(arch)[3]
+        arch = jnp.asarray(arch, jnp.int32)
+        allowed = jnp.asarray(self._allowed[:, 0])  # [2, V]: the same on every edge
+        ok = allowed[jnp.arange(2)[:, None], arch[..., 1]]  # [2, 8] input change keeps the op
+        cnt = self._allowed_list[1][:, 0]
+        g = int(self._allowed.sum(-1).max())
+        pieces = []
+        for c in range(2):
+            op_ok = np.arange(g - 1) < cnt[c] - 1  # static: the (k+1)-th other operation exists
+            for j in range(NUM_SLOTS):
+                pieces += [jnp.asarray(op_ok), jnp.broadcast_to(ok[c, j], (j // 2,))]
+        return jnp.concatenate(pieces)
+
+    @functools.cached_property
+    def _uniform_edges(self) -> bool:
+        """Whether every edge of a cell offers the same genotype operations."""
+        a = self._allowed
+        return bool((a == a[:, :1]).all())
 
     @functools.partial(jax.jit, static_argnums=0)
     def mutate(self, key: jax.Array, arch: jax.Array) -> jax.Array:
