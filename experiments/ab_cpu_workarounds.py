@@ -9,7 +9,9 @@ different convolution / fence:
   fences on;
 * ``xla``: XLA's own convolutions and their gradients (on jaxlib 0.10 XLA:CPU runs them as
   YNNPACK fusions), fences on;
-* ``xla_nofence`` / ``gemm_nofence``: the same without :func:`jaxnas.models.layers.fence`.
+* ``..._nofence``: without :func:`jaxnas.models.layers.fence`;
+* ``..._unrolled``: ``Network(scan=False)`` (XLA:CPU's YNNPACK convolutions inside the scanned
+  stage's while loop run ~30x slower than unrolled ones).
 
 Run: ``PYTHONPATH=. python experiments/ab_cpu_workarounds.py [--batch 64] [--variants ...]``.
 Prints compile time and images/s per variant (median of the interleaved rounds) and the GEMM
@@ -46,7 +48,7 @@ def variant(name: str):
     try:
         if name.startswith("xla"):
             layers.conv2d = _xla_conv
-        if name.endswith("nofence"):
+        if "nofence" in name:
             cell.fence = lambda x: x
         yield
     finally:
@@ -67,7 +69,8 @@ def main() -> None:
     fns, compile_s = {}, {}
     for v in args.variants:
         with variant(v):
-            fns[v], compile_s[v], _ = jax_step("nb201", args.channels, args.cells, args.batch)
+            fns[v], compile_s[v], _ = jax_step("nb201", args.channels, args.cells, args.batch,
+                                               scan="unrolled" not in v)
         t = time.perf_counter()
         jax.block_until_ready(fns[v]())
         print(f"{v}: compile {compile_s[v]:.1f} s, first step {time.perf_counter() - t:.2f} s",

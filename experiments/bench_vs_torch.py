@@ -69,14 +69,14 @@ SIZES = {
 
 # ---- the networks ---------------------------------------------------------------------------
 
-def jax_net(case: str, channels: int, cells: int):
+def jax_net(case: str, channels: int, cells: int, **kwargs):
     """``(module, op_weights or None, forward(params, stats, w, x) -> (logits, aux, stats),
-    compiler options)``."""
+    compiler options)``; ``kwargs`` go to the NB201 supernet (e.g. ``scan``)."""
     rng = np.random.default_rng(2)
     if case == "nb201":
         from jaxnas import spaces
 
-        net = spaces.get("nb201").supernet(channels, cells, 10)
+        net = spaces.get("nb201").supernet(channels, cells, 10, **kwargs)
         w = jax.nn.softmax(jnp.asarray(1e-3 * rng.normal(size=(6, 5)), jnp.float32), -1)
 
         def fwd(p, s, w, x):
@@ -131,10 +131,12 @@ def torch_net(case: str, channels: int, cells: int):
 
 # ---- the steps ------------------------------------------------------------------------------
 
-def jax_step(case: str, channels: int, cells: int, batch: int) -> tuple[callable, float, int]:
+def jax_step(case: str, channels: int, cells: int, batch: int, dtype: str = "float32",
+             **kwargs) -> tuple[callable, float, int]:
     """A compiled jaxnas training step as ``one() -> loss``, its compile time (s) and the
-    parameter count."""
-    net, w, fwd, options = jax_net(case, channels, cells)
+    parameter count. ``dtype``: of the images, hence of the convolutions (parameters, BatchNorm
+    statistics and the loss stay float32)."""
+    net, w, fwd, options = jax_net(case, channels, cells, **kwargs)
     args = (jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
     shapes = jax.eval_shape(lambda: net.init(*args, w, train=False) if w is not None
                             else net.init(*args, train=False))
@@ -153,7 +155,7 @@ def jax_step(case: str, channels: int, cells: int, batch: int) -> tuple[callable
         return optax.apply_updates(params, updates), new, opt_state, loss
 
     rng = np.random.default_rng(1)
-    x = jnp.asarray(rng.normal(size=(batch, 32, 32, 3)), jnp.float32)
+    x = jnp.asarray(rng.normal(size=(batch, 32, 32, 3)), dtype)
     y = jnp.asarray(rng.integers(0, 10, batch), jnp.int32)
     state = [v["params"], v["batch_stats"], tx.init(v["params"])]
     t = time.perf_counter()
@@ -169,16 +171,18 @@ def jax_step(case: str, channels: int, cells: int, batch: int) -> tuple[callable
 
 
 def torch_step(case: str, channels: int, cells: int, batch: int, channels_last: bool,
-               threads: int) -> tuple[callable, int]:
+               threads: int, device: str = "cpu", dtype: str = "float32"
+               ) -> tuple[callable, int]:
     """A PyTorch training step on ``threads`` threads as ``one() -> loss`` and the parameter
-    count."""
+    count. ``dtype="bfloat16"``: autocast (float32 parameters and optimizer)."""
     import torch
     import torch.nn.functional as F
 
     torch.manual_seed(0)
     net, fwd = torch_net(case, channels, cells)
-    x = torch.randn(batch, 3, 32, 32)
-    y = torch.randint(0, 10, (batch,))
+    net = net.to(device)
+    x = torch.randn(batch, 3, 32, 32, device=device)
+    y = torch.randint(0, 10, (batch,), device=device)
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
@@ -188,10 +192,11 @@ def torch_step(case: str, channels: int, cells: int, batch: int, channels_last: 
     def one():
         torch.set_num_threads(threads)  # several thread counts are timed in one process
         opt.zero_grad(set_to_none=True)
-        logits, aux = fwd(net, x)
-        loss = F.cross_entropy(logits, y)
-        if aux is not None:
-            loss = loss + AUX_WEIGHT * F.cross_entropy(aux, y)
+        with torch.autocast(device, torch.bfloat16, enabled=dtype == "bfloat16"):
+            logits, aux = fwd(net, x)
+            loss = F.cross_entropy(logits, y)
+            if aux is not None:
+                loss = loss + AUX_WEIGHT * F.cross_entropy(aux, y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), CLIP)
         opt.step()
@@ -200,25 +205,35 @@ def torch_step(case: str, channels: int, cells: int, batch: int, channels_last: 
     return one, sum(p.numel() for p in net.parameters())
 
 
+def torch_sync(device: str) -> callable:
+    """Waits for PyTorch's queued work on ``device`` (eager CPU work is already done)."""
+    import torch
+
+    return (lambda _: torch.cuda.synchronize()) if device == "cuda" else (lambda _: None)
+
+
 def bench(case: str, channels: int, cells: int, batch: int, steps: int, rounds: int,
-          threads: list[int]) -> dict:
+          threads: list[int], device: str = "cpu", dtype: str = "float32") -> dict:
     """One case at one batch size: compile/first-step times, per-round step times, images/s and
-    the ratio of jaxnas to PyTorch's faster layout."""
-    fns, first, params = {}, {}, {}
-    fns["jaxnas"], compile_s, params["jaxnas"] = jax_step(case, channels, cells, batch)
+    the ratio of jaxnas to PyTorch's faster layout (PyTorch on ``device``; an empty
+    ``threads`` skips PyTorch)."""
+    fns, syncs, first, params = {}, {}, {}, {}
+    fns["jaxnas"], compile_s, params["jaxnas"] = jax_step(case, channels, cells, batch, dtype)
     t = time.perf_counter()
     jax.block_until_ready(fns["jaxnas"]())
     first["jaxnas"] = time.perf_counter() - t
     for th in threads:
         for layout, cl in (("nchw", False), ("channels_last", True)):
             name = f"torch_{layout}_t{th}"
-            fns[name], params[name] = torch_step(case, channels, cells, batch, cl, th)
+            fns[name], params[name] = torch_step(case, channels, cells, batch, cl, th, device,
+                                                 dtype)
+            syncs[name] = torch_sync(device)
             t = time.perf_counter()
-            fns[name]()
+            syncs[name](fns[name]())
             first[name] = time.perf_counter() - t
-    times = interleaved(fns, steps, rounds)
+    times = interleaved(fns, steps, rounds, syncs)
     ips = {k: round(batch / median(ts), 2) for k, ts in times.items()}
-    row = {"case": case, "channels": channels, "cells": cells, "batch": batch,
+    row = {"case": case, "channels": channels, "cells": cells, "batch": batch, "dtype": dtype,
            "params": params, "jax_compile_s": round(compile_s, 1),
            "first_step_s": {k: round(v, 2) for k, v in first.items()},
            "step_s": {k: [round(t, 3) for t in ts] for k, ts in times.items()},
@@ -258,15 +273,22 @@ def main(argv=None) -> dict:
                     help="PyTorch thread counts to time (each in both layouts; on a loaded "
                          "machine 1 thread can beat 2)")
     ap.add_argument("--no-torch", dest="torch", action="store_false")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                    help="compute dtype (bfloat16: jaxnas bfloat16 images and convolutions, "
+                         "PyTorch autocast; parameters float32 in both)")
+    ap.add_argument("--torch-device", default=None, choices=["cpu", "cuda"],
+                    help="default: cuda when jax's default backend is a GPU, else cpu")
     ap.add_argument("--json", action="store_true", help="print the JSON document")
     ap.add_argument("--out", default=None, help="also write the JSON document here "
                     "(e.g. experiments/results/bench_vs_torch.json)")
     args = ap.parse_args(argv)
     meta = machine()
+    device = args.torch_device or ("cuda" if jax.default_backend() == "gpu" else "cpu")
     if args.torch:
         import torch
 
         meta["torch"] = torch.__version__
+        meta["torch_device"] = torch.cuda.get_device_name() if device == "cuda" else "cpu"
     meta["gemm_gflops_before"] = gemm_gflops()
     rows = []
     for case in args.cases:
@@ -274,7 +296,8 @@ def main(argv=None) -> dict:
         batches = args.batch_sizes or SIZES[case]["quick_batches" if args.quick else "batches"]
         for b in batches:
             rows.append(bench(case, size["channels"], size["cells"], b, args.steps,
-                              args.rounds, args.threads if args.torch else []))
+                              args.rounds, args.threads if args.torch else [], device,
+                              args.dtype))
             if not args.json:
                 print(json.dumps(rows[-1]), flush=True)
     meta["gemm_gflops_after"] = gemm_gflops()

@@ -60,17 +60,20 @@ def timed(fn: Callable, steps: int, repeats: int, sync: Callable = jax.block_unt
     return ts
 
 
-def interleaved(fns: dict[str, Callable], steps: int, rounds: int) -> dict[str, list[float]]:
+def interleaved(fns: dict[str, Callable], steps: int, rounds: int,
+                syncs: dict[str, Callable] | None = None) -> dict[str, list[float]]:
     """Times several implementations alternately: ``rounds`` rounds, each timing ``steps`` calls
-    of every ``fns[name]()`` in turn (call each once before, to warm up).
+    of every ``fns[name]()`` in turn (call each once before, to warm up). ``syncs[name](out)``
+    waits for an implementation's last output (default :func:`jax.block_until_ready`).
 
     Returns:
         ``{name: [seconds per call in each round]}``.
     """
+    syncs = syncs or {}
     out: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(rounds):
         for k, fn in fns.items():
-            out[k] += timed(fn, steps, 1)
+            out[k] += timed(fn, steps, 1, syncs.get(k, jax.block_until_ready))
     return out
 
 
