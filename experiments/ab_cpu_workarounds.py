@@ -13,7 +13,8 @@ different convolution / fence:
 * ``..._unrolled``: ``Network(scan=False)`` (XLA:CPU's YNNPACK convolutions inside the scanned
   stage's while loop run ~30x slower than unrolled ones).
 
-Run: ``PYTHONPATH=. python experiments/ab_cpu_workarounds.py [--batch 64] [--variants ...]``.
+Run: ``PYTHONPATH=. python experiments/ab_cpu_workarounds.py [--batch 64] [--variants ...]
+[--torch-threads 1]`` (``taskset -c 0 ...``: everything on one core).
 Prints compile time and images/s per variant (median of the interleaved rounds) and the GEMM
 calibration before and after.
 """
@@ -31,7 +32,7 @@ import jax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from experiments.bench_vs_torch import jax_step  # noqa: E402
+from experiments.bench_vs_torch import jax_step, torch_step  # noqa: E402
 from jaxnas.models import layers  # noqa: E402
 from jaxnas.models.nb201 import cell  # noqa: E402
 from jaxnas.models.speed import gemm_gflops, interleaved, machine, median  # noqa: E402
@@ -63,6 +64,8 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=["gemm", "xla"])
     ap.add_argument("--steps", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--torch-threads", type=int, nargs="*", default=[],
+                    help="also time PyTorch (channels-last) on these thread counts, interleaved")
     args = ap.parse_args()
     meta = machine()
     meta["gemm_gflops_before"] = gemm_gflops()
@@ -75,7 +78,13 @@ def main() -> None:
         jax.block_until_ready(fns[v]())
         print(f"{v}: compile {compile_s[v]:.1f} s, first step {time.perf_counter() - t:.2f} s",
               flush=True)
-    times = interleaved(fns, args.steps, args.rounds)
+    for th in args.torch_threads:
+        name = f"torch_channels_last_t{th}"
+        fns[name], _ = torch_step("nb201", args.channels, args.cells, args.batch, True, th)
+        compile_s[name] = 0.0
+        fns[name]()
+    times = interleaved(fns, args.steps, args.rounds,
+                        {k: (lambda _: None) for k in fns if k.startswith("torch")})
     meta["gemm_gflops_after"] = gemm_gflops()
     meta["loadavg_after"] = machine()["loadavg"]
     out = {v: {"compile_s": round(compile_s[v], 1), "step_s": [round(t, 3) for t in times[v]],

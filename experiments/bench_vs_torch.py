@@ -13,8 +13,9 @@ cross-entropy, gradient clipping to norm 5, L2 weight decay 3e-4, SGD momentum 0
   head weighted 0.4, no drop path), batch 96.
 
 jaxnas is jitted with donated buffers and the compiler options the library's trainers use;
-PyTorch runs eagerly with ``torch.set_num_threads(--threads)`` in NCHW and channels-last
-layouts. Per case and batch: the jaxnas compile time (``lower`` + ``compile``), PyTorch's first
+PyTorch runs eagerly in NCHW and channels-last layouts, on each of ``--threads`` thread counts
+(on a loaded 2-core machine PyTorch on 2 threads ran 5-10x slower than on 1: its threads wait
+for each other at every operator; jaxnas always uses XLA's own thread pool). Per case and batch: the jaxnas compile time (``lower`` + ``compile``), PyTorch's first
 step, then ``--rounds`` rounds that each time ``--steps`` steps of every implementation in turn
 (drift hits all alike); images/s from the median round; the ratio of jaxnas to PyTorch's faster
 layout. The float32 GEMM rate (2048^3) before and after calibrates the machine.
@@ -24,8 +25,10 @@ Run::
     PYTHONPATH=. python experiments/bench_vs_torch.py [--cases nb201 darts eval]
         [--batch-sizes 64 256] [--quick] [--json] [--out experiments/results/bench_vs_torch.json]
 
-Needs the ``bench`` extra (torch). Full run: about 15 minutes on a 2-core CPU (DARTS steps take
-seconds each); ``--quick`` (tiny networks) about a minute.
+Needs the ``bench`` extra (torch). On a 2-core CPU: about 10 minutes for ``nb201`` and
+``darts`` (steps take seconds each), ``--quick`` (tiny networks) 2-4 minutes, mostly compiling.
+``eval`` at batch 96 needs about 20 GB (the process was killed for memory at 19.5 GB on a 23 GB
+machine); ``--cases eval --batch-sizes 32`` stayed under 9 GB.
 """
 
 from __future__ import annotations
@@ -300,6 +303,9 @@ def main(argv=None) -> dict:
                               args.dtype))
             if not args.json:
                 print(json.dumps(rows[-1]), flush=True)
+            if args.out:  # after every row: a later case that fails keeps the earlier ones
+                Path(args.out).write_text(json.dumps(
+                    {"meta": meta, "config": vars(args), "results": rows}, indent=2) + "\n")
     meta["gemm_gflops_after"] = gemm_gflops()
     meta["loadavg_after"] = machine()["loadavg"]
     out = {"meta": meta, "config": vars(args), "results": rows}

@@ -2,8 +2,9 @@
 of the compiled step, XLA:CPU thunks named by ``xla_cpu_enable_xprof_traceme``) against PyTorch
 (``torch.profiler``), same step as ``experiments/bench_vs_torch.py`` (issue 21, item 3).
 
-jaxnas operations are grouped by kind (GEMM, YNNPACK convolution, convolution, elementwise
-fusion, copy/slice, reduction, other); PyTorch's by operator (``key_averages``, self CPU time).
+jaxnas operations are grouped by kind (YNNPACK/XNNPACK library fusion: the convolutions and,
+on jaxlib 0.10, also matrix products; other GEMM, convolution, elementwise fusion, copy/slice,
+reduction, other); PyTorch's by operator (``key_averages``, self CPU time).
 Times are summed over threads, so on two threads they add up to about twice the wall time.
 
 Run: ``PYTHONPATH=. python experiments/profile_nb201_cpu.py [--batch 64]
@@ -30,7 +31,7 @@ from experiments import bench_vs_torch  # noqa: E402
 from experiments.ab_cpu_workarounds import variant  # noqa: E402
 from jaxnas.models import layers  # noqa: E402
 
-KINDS = [("gemm", r"^(dot|custom-call|.*matmul|.*gemm)"), ("ynn_conv", r"ynn|xnn"),
+KINDS = [("ynn/xnn library fusion (conv or dot)", r"ynn|xnn"), ("gemm", r"^(dot|custom-call|.*matmul|.*gemm)"),
          ("convolution", r"convolution"), ("copy/slice", r"copy|slice|transpose|concat|pad"),
          ("reduce", r"reduce"), ("while/scan", r"while|call|conditional"),
          ("elementwise fusion", r"fusion")]
@@ -63,9 +64,12 @@ def jax_profile(batch: int, variant_name: str, steps: int) -> dict:
     events = json.load(gzip.open(trace))["traceEvents"]
     by_name: dict[str, float] = collections.Counter()
     for e in events:
-        if e.get("ph") == "X" and "dur" in e and e.get("name", "").split(":")[0] not in (
-                "PjitFunction", "ThunkExecutor::Execute", "TfrtCpuExecutable::ExecuteHelper"):
-            by_name[e["name"]] += e["dur"] / 1e3 / steps
+        name = e.get("name", "")
+        # thunks only: not Python frames ($...), not the executor and PjRt wrappers
+        if e.get("ph") != "X" or "dur" not in e or name.startswith("$") or "::" in name \
+                or name.startswith("PjitFunction"):
+            continue
+        by_name[re.sub(r"\.\d+$", "", name)] += e["dur"] / 1e3 / steps
     by_kind: dict[str, float] = collections.Counter()
     for n, ms in by_name.items():
         by_kind[kind(n)] += ms
