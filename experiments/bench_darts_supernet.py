@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import statistics
 import sys
@@ -37,9 +36,13 @@ import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jaxnas.models import darts  # noqa: E402
+from jaxnas.models import (
+    darts,  # noqa: E402
+    speed,  # noqa: E402
+)
 from jaxnas.models.darts import CANDIDATES, DartsSupernet, init  # noqa: E402
-from jaxnas.models.layers import compiler_options, kernel_fan_in  # noqa: E402
+from jaxnas.models.layers import compiler_options  # noqa: E402
+from jaxnas.models.speed import timed  # noqa: E402
 
 #: compiler options by name: what ``jaxnas darts`` compiles with today, and the DARTS models'
 #: own (reassociated reductions, :func:`jaxnas.models.darts.compiler_options`)
@@ -47,31 +50,9 @@ OPTIONS = {"layers": compiler_options, "darts": darts.compiler_options}
 
 
 def numpy_variables(net: DartsSupernet, image_shape, seed: int = 0) -> dict:
-    """He-normal kernels and default BatchNorm state from NumPy (only speed matters here)."""
-    shapes = jax.eval_shape(lambda: init(jax.random.key(0), net, image_shape))
-    rng = np.random.default_rng(seed)
-
-    def fill(path, s):
-        name = path[-1].key
-        if name == "kernel":
-            return jnp.asarray(rng.normal(0, math.sqrt(2.0 / kernel_fan_in(s.shape)), s.shape),
-                               jnp.float32)
-        return jnp.ones(s.shape, jnp.float32) if name in ("scale", "var") else \
-            jnp.zeros(s.shape, jnp.float32)
-
-    return dict(jax.tree_util.tree_map_with_path(fill, shapes))
-
-
-def timed(fn, steps: int, repeats: int) -> list[float]:
-    """Seconds per call of each of ``repeats`` timings of ``steps`` calls."""
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(steps):
-            out = fn()
-        jax.block_until_ready(out)
-        ts.append((time.perf_counter() - t) / steps)
-    return ts
+    """NumPy-filled variables of ``net`` (only speed matters here)."""
+    return speed.numpy_variables(
+        jax.eval_shape(lambda: init(jax.random.key(0), net, image_shape)), seed)
 
 
 def jax_step(net: DartsSupernet, lr: float = 0.025):
@@ -155,13 +136,6 @@ def bench_torch(channels: int, layers: int, batch: int, steps: int, repeats: int
             "images_per_s": round(batch / statistics.median(ts), 1)}
 
 
-def gemm_gflops(n: int = 2048) -> float:
-    a = jnp.asarray(np.random.default_rng(0).normal(size=(n, n)), jnp.float32)
-    f = jax.jit(lambda a: a @ a)
-    jax.block_until_ready(f(a))
-    return round(2 * n**3 / statistics.median(timed(lambda: f(a), 3, 3)) / 1e9, 1)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--channels", type=int, default=16)
@@ -179,7 +153,7 @@ def main() -> None:
     args = ap.parse_args()
     meta = {"devices": [str(d) for d in jax.devices()], "jax": jax.__version__,
             "machine": platform.machine(), "processor": platform.processor(),
-            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "gemm_gflops_before": gemm_gflops()}
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "gemm_gflops_before": speed.gemm_gflops()}
     rows = []
     for b in args.batch_sizes:
         start = len(rows)
@@ -193,7 +167,7 @@ def main() -> None:
         if not args.json:
             for r in rows[start:]:
                 print(r, flush=True)
-    meta["gemm_gflops_after"] = gemm_gflops()
+    meta["gemm_gflops_after"] = speed.gemm_gflops()
     ratios = {}
     for b in args.batch_sizes:
         t = [r["images_per_s"] for r in rows if r["impl"] == "torch" and r["batch"] == b]

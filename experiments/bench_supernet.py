@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import statistics
 import time
@@ -32,25 +31,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnas.models import Network, init, kernel_fan_in
+from jaxnas.models import Network, init, speed
 from jaxnas.models.layers import compiler_options
 
 
 def numpy_variables(net: Network, image_shape, seed: int = 0) -> dict:
-    """He-normal kernels and default BatchNorm state, built from NumPy (only speed matters here;
-    it avoids compiling the threefry initialisers, which is slow on CPU)."""
-    shapes = jax.eval_shape(lambda: init(jax.random.key(0), net, image_shape))
-    rng = np.random.default_rng(seed)
-
-    def fill(path, s):
-        name = path[-1].key
-        if name == "kernel":
-            std = math.sqrt(2.0 / kernel_fan_in(s.shape))
-            return jnp.asarray(rng.normal(0, std, s.shape), jnp.float32)
-        return jnp.ones(s.shape, jnp.float32) if name in ("scale", "var") else \
-            jnp.zeros(s.shape, jnp.float32)
-
-    return dict(jax.tree_util.tree_map_with_path(fill, shapes))
+    """NumPy-filled variables of ``net`` (only speed matters here)."""
+    return speed.numpy_variables(
+        jax.eval_shape(lambda: init(jax.random.key(0), net, image_shape)), seed)
 
 
 def make_steps(net: Network, lr: float = 0.025):
@@ -74,14 +62,7 @@ def make_steps(net: Network, lr: float = 0.025):
 
 def timed(fn, steps: int, repeats: int) -> float:
     """Median seconds per call."""
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(steps):
-            out = fn()
-        jax.block_until_ready(out)
-        ts.append((time.perf_counter() - t) / steps)
-    return statistics.median(ts)
+    return statistics.median(speed.timed(fn, steps, repeats))
 
 
 def bench(channels: int, cells: int, batch: int, cell: str, steps: int, repeats: int,
@@ -143,14 +124,6 @@ def input_pipeline(batch: int, repeats: int = 20) -> dict:
     return {"batch": batch, "batcher_ms": round(1e3 * t_batch, 2), "augment_ms": round(1e3 * t_aug, 2)}
 
 
-def gemm_gflops(n: int = 2048) -> float:
-    """float32 n^3 matrix-product rate, GFLOP/s (a calibration of the machine's current speed)."""
-    a = jnp.asarray(np.random.default_rng(0).normal(size=(n, n)), jnp.float32)
-    f = jax.jit(lambda a: a @ a)
-    jax.block_until_ready(f(a))
-    return round(2 * n**3 / timed(lambda: f(a), 3, 3) / 1e9, 1)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--channels", type=int, default=16)
@@ -170,13 +143,13 @@ def main() -> None:
     if args.xla_opt_level is not None:
         opts["xla_backend_optimization_level"] = args.xla_opt_level
     opts = opts or None
-    gemm_before = gemm_gflops()
+    gemm_before = speed.gemm_gflops()
     rows = [bench(args.channels, args.cells, b, args.cell, args.steps, args.repeats, opts, args.scan)
             for b in args.batch_sizes]
     pipeline = [input_pipeline(b) for b in args.batch_sizes]
     meta = {"devices": [str(d) for d in jax.devices()], "jax": jax.__version__,
             "machine": platform.machine(), "cpus": jax.local_device_count(),
-            "gemm_gflops_before": gemm_before, "gemm_gflops_after": gemm_gflops()}
+            "gemm_gflops_before": gemm_before, "gemm_gflops_after": speed.gemm_gflops()}
     if args.json:
         print(json.dumps({"meta": meta, "results": rows, "input_pipeline": pipeline}, indent=2))
         return
