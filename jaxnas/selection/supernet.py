@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxnas.darts import optim
-from jaxnas.darts.step import make_loss
+from jaxnas.darts.step import make_loss, op_weights
 from jaxnas.models.layers import compiler_options
 from jaxnas.selection import loop
 from jaxnas.selection import perturbation as pt
@@ -61,6 +61,12 @@ def init_tune_state(variables: dict, tx: optax.GradientTransformation, alpha: An
         ts["alpha"] = alpha
         ts["opt_alpha"] = opt_alpha if opt_alpha is not None else alpha_tx.init(alpha)
     return ts
+
+
+def alpha_weight_rows(alpha: Any, to_rows) -> jax.Array:
+    """``softmax(alpha)`` leaf by leaf (:func:`jaxnas.darts.step.op_weights`) as rows
+    ``[E, K]``."""
+    return to_rows(op_weights(alpha))
 
 
 def _identity(w):
@@ -118,8 +124,7 @@ def make_train_epoch(module: nn.Module, tx: optax.GradientTransformation, augmen
 
     def op_weights_of(ts, proj):
         if alpha_tx is not None:
-            rows = to_rows(jax.tree.map(lambda a: jax.nn.softmax(a, -1), ts["alpha"]))
-            proj = proj._replace(weights=rows)
+            proj = proj._replace(weights=alpha_weight_rows(ts["alpha"], to_rows))
         return to_op_weights(pt.projected(proj))
 
     @functools.partial(jax.jit, compiler_options=compiler_options())
@@ -233,7 +238,7 @@ def make_problem(module: nn.Module, valid: tuple[jax.Array, jax.Array],
     weights_of = None
     if alpha_tx is not None:
         def weights_of(tune_state):
-            return to_rows(jax.tree.map(lambda a: jax.nn.softmax(a, -1), tune_state["alpha"]))
+            return alpha_weight_rows(tune_state["alpha"], to_rows)
 
     return loop.Problem(score_edge=score_edge, tune=tune, score_removals=score_removals,
                         weights_of=weights_of)
