@@ -2,12 +2,13 @@
 NAS-Bench-201 CIFAR-10 at the CPU protocol of ``experiments/configs/darts_pt_cpu.py``, several
 seeds, resumable, with alpha trajectories.
 
-``python experiments/darts_pt_cpu.py [--seeds 0 1 2] [--out runs/darts_pt_cpu] [--config
-darts_pt_cpu] [--json-out experiments/results/darts_pt_cpu.json] [--data-dir DIR]``
+``python experiments/darts_pt_cpu.py [--seeds 0 1 2] [--variants darts fix_alpha na_darts]
+[--out runs/darts_pt_cpu] [--config darts_pt_cpu] [--json-out
+experiments/results/darts_pt_cpu.json] [--data-dir DIR] [--plot FILE.png]``
 
-For every seed, :func:`darts_pt.run` trains the three supernets in ``OUT/seed<S>/<variant>`` and
-selects by magnitude and perturbation (every stage resumes from its checkpoints). After each seed
-the per-run records are (re)written to ``--json-out``: a list of objects with ``method``
+For every variant, then every seed, :func:`darts_pt.run` trains the supernet in
+``OUT/seed<S>/<variant>`` and selects by magnitude and perturbation (every stage resumes from its
+checkpoints). After each (variant, seed) the per-run records are (re)written to ``--json-out``: a list of objects with ``method``
 (``darts``, ``darts-pt``, ``darts-pt-fix-alpha``, ``na-darts``, ``na-darts-pt``), ``seed``,
 ``arch``, ``cifar10_test``, ``cifar100_test``, ``imagenet16_test`` (NAS-Bench-201, %),
 ``final_alpha_entropy`` (mean over edges, nats) and ``epochs``, plus ``alpha_trajectory`` (per
@@ -96,21 +97,33 @@ def main(argv=None) -> int:
                    default=Path(__file__).parent / "results" / "darts_pt_cpu.json")
     p.add_argument("--plot", type=Path, default=None, help="alpha-trajectory figure (PNG)")
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--variants", nargs="+", default=None,
+                   help="supernet variants to run (default: all of the config's, in order)")
     args = p.parse_args(argv)
-    all_recs = []
-    for seed in args.seeds:
-        config = configs.load(args.config).get_config()
-        config["search"]["seed"] = seed
-        config["select"]["seed"] = seed
-        out = args.out / f"seed{seed}"
-        print(f"=== seed {seed} in {out}", file=sys.stderr, flush=True)
-        rows = darts_pt.run(config, out, args.data_dir)
-        all_recs = [r for r in all_recs if r["seed"] != seed]
-        all_recs += records(rows, seed, out, config["search"]["epochs"])
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(all_recs, indent=1))
-        print(f"=== seed {seed} done; {len(all_recs)} records in {args.json_out}",
-              file=sys.stderr, flush=True)
+    base = configs.load(args.config).get_config()
+    variants = args.variants or list(base["variants"])
+    unknown = [v for v in variants if v not in base["variants"]]
+    if unknown:
+        p.error(f"unknown variant {unknown[0]!r}; choose from {', '.join(base['variants'])}")
+    # records of earlier invocations (other seeds or variants) are kept, this run's replaced
+    all_recs = json.loads(args.json_out.read_text()) if args.json_out.exists() else []
+    for variant in variants:  # variant-major: every seed of one method pair before the next
+        for seed in args.seeds:
+            config = configs.load(args.config).get_config()
+            config["variants"] = {variant: config["variants"][variant]}
+            config["search"]["seed"] = seed
+            config["select"]["seed"] = seed
+            out = args.out / f"seed{seed}"
+            print(f"=== {variant} seed {seed} in {out}", file=sys.stderr, flush=True)
+            rows = darts_pt.run(config, out, args.data_dir)
+            new = records(rows, seed, out, config["search"]["epochs"])
+            done = {(r["method"], r["seed"]) for r in new}
+            all_recs = [r for r in all_recs if (r["method"], r["seed"]) not in done] + new
+            all_recs.sort(key=lambda r: (r["method"], r["seed"]))
+            args.json_out.parent.mkdir(parents=True, exist_ok=True)
+            args.json_out.write_text(json.dumps(all_recs, indent=1))
+            print(f"=== {variant} seed {seed} done; {len(all_recs)} records in "
+                  f"{args.json_out}", file=sys.stderr, flush=True)
     if args.plot:
         plot(all_recs, args.plot)
     return 0

@@ -638,6 +638,7 @@ def test_corrupt_newest_checkpoint_falls_back(full_run, tmp_path, image_dir, cli
     assert any((wd / "corrupt_checkpoints").iterdir())
 
 
+@pytest.mark.slow  # kept out of CI for time; run with -m slow
 def test_short_run_on_real_cifar10_lowers_the_loss(tmp_path):
     """A few dozen DARTS steps of a tiny supernet on the shared CIFAR-10 JPEGs."""
     from conftest import require_data

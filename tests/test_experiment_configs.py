@@ -3,6 +3,7 @@ docstrings say, and are valid DARTS run options."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -55,3 +56,49 @@ def test_darts_pt_cpu_config_is_the_documented_protocol():
     assert (cfg.image_size, cfg.channels, cfg.cells, cfg.max_examples, cfg.epochs) == (
         16, 8, 1, 20000, 50)
     assert set(c["variants"]) == {"darts", "fix_alpha", "na_darts"}
+
+
+def test_darts_pt_cpu_driver_runs_variant_major_and_merges_records(tmp_path, monkeypatch):
+    """The issue-20 driver's bookkeeping, with the supernet runs replaced by a recorder: every
+    seed of one variant runs before the next variant, and a later invocation replaces only the
+    (method, seed) records it produced."""
+    import darts_pt
+    import darts_pt_cpu
+
+    calls = []
+
+    def fake_run(config, out, data_dir=None):
+        (variant,) = config["variants"]
+        seed = config["search"]["seed"]
+        assert config["select"]["seed"] == seed
+        calls.append((variant, seed))
+        (out / variant).mkdir(parents=True)
+        (out / variant / "metrics.jsonl").write_text(
+            json.dumps({"epoch": 1, "alpha_entropy": 1.5 - seed, "op_weight": {"none": 0.2}})
+            + "\n")
+        bench = {"cifar10": {"test": 90.0 + seed}, "cifar100": {"test": 70.0},
+                 "imagenet16-120": {"test": 40.0}}
+        return [{"variant": variant, "method": m, "result": {"arch": f"{variant}-{m}-{seed}",
+                                                                "benchmark": bench}}
+                for m in ("magnitude", "perturbation")]
+
+    monkeypatch.setattr(darts_pt, "run", fake_run)
+    js = tmp_path / "r.json"
+    argv = ["--out", str(tmp_path / "a"), "--json-out", str(js), "--seeds", "0", "1"]
+    assert darts_pt_cpu.main([*argv, "--variants", "darts", "fix_alpha"]) == 0
+    assert calls == [("darts", 0), ("darts", 1), ("fix_alpha", 0), ("fix_alpha", 1)]
+    recs = json.loads(js.read_text())
+    # magnitude on the fix-alpha supernet is undefined and not recorded
+    assert sorted((r["method"], r["seed"]) for r in recs) == [
+        ("darts", 0), ("darts", 1), ("darts-pt", 0), ("darts-pt", 1),
+        ("darts-pt-fix-alpha", 0), ("darts-pt-fix-alpha", 1)]
+    r = next(r for r in recs if (r["method"], r["seed"]) == ("darts-pt", 1))
+    assert (r["arch"], r["cifar10_test"], r["final_alpha_entropy"], r["epochs"]) == (
+        "darts-perturbation-1", 91.0, 0.5, 50)
+    # A second invocation (another variant, one seed) keeps the earlier records.
+    assert darts_pt_cpu.main(["--out", str(tmp_path / "b"), "--json-out", str(js),
+                              "--seeds", "1", "--variants", "na_darts"]) == 0
+    methods = sorted((r["method"], r["seed"]) for r in json.loads(js.read_text()))
+    assert len(methods) == 8 and ("na-darts", 1) in methods and ("na-darts-pt", 1) in methods
+    with pytest.raises(SystemExit):
+        darts_pt_cpu.main([*argv, "--variants", "nope"])

@@ -1,11 +1,14 @@
 """The Colab notebooks run top to bottom (on a CPU, with small sizes set through environment
-variables), executed with nbclient as CI's check that they stay in step with the library."""
+variables), executed with nbclient as the check that they stay in step with the library. The
+DARTS notebook (about a minute: a search and two selections in a fresh kernel) is marked ``slow``
+and runs with ``-m slow``; CI runs the local-search one."""
 
 from __future__ import annotations
 
 import os
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from tests.conftest import REPO, SHARED_DATA, require_data
@@ -54,6 +57,7 @@ def test_local_search_notebook_runs(tmp_path, monkeypatch):
     assert (tmp_path / "out" / "search.png").stat().st_size > 0
 
 
+@pytest.mark.slow  # kept out of CI for time; run with -m slow
 def test_darts_notebook_runs(tmp_path, monkeypatch):
     require_data("nb201/accuracies.csv")
     require_data("cifar10/train_jpeg.npz")

@@ -31,6 +31,7 @@ def _tiny_supernet(seed=0, fix_alpha=False, n=96, hw=8, classes=3):
         batch_size=16)
 
 
+@pytest.mark.slow  # kept out of CI for time; run with -m slow
 def test_perturbation_on_tiny_supernet(tmp_path, data_dir):
     s = _tiny_supernet()
     lines = []
