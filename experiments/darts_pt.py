@@ -53,22 +53,32 @@ def _last_metrics(workdir: Path) -> dict:
 
 
 def run(config: dict, out: Path, data_dir=None) -> list[dict]:
-    """Trains both supernets and runs both selections; one row per (variant, method)."""
+    """Trains every supernet variant of ``config`` in ``out/<variant>`` and runs both
+    selections on it (each stage resumes from its checkpoints); one row per (variant, method)
+    with the selection's result, the search's steps, parameter count, speed and run times.
+    Progress goes to stderr."""
     rows = []
     for variant, opts in config["variants"].items():
         wd = out / variant
         t = time.time()
         print(f"== {variant}: search in {wd}", file=sys.stderr, flush=True)
         trained = darts.train(darts.make_config(**config["search"], **opts), wd)
-        print(f"   search: {time.time() - t:.0f} s, {trained['steps']} steps", flush=True)
+        t_search = time.time() - t
+        print(f"   search: {t_search:.0f} s, {trained['steps']} steps", file=sys.stderr,
+              flush=True)
         last = _last_metrics(wd)
         for method in ("magnitude", "perturbation"):
             t = time.time()
             kw = config["select"] if method == "perturbation" else {}
             r = select(wd, method=method, data_dir=data_dir, **kw)
-            print(f"   {method}: {time.time() - t:.0f} s -> {r['arch']}", flush=True)
+            print(f"   {method}: {time.time() - t:.0f} s -> {r['arch']}", file=sys.stderr,
+                  flush=True)
             rows.append({"variant": variant, "method": method, "result": r,
-                         "search_steps": trained["steps"], "search_acc_a": last.get("acc_a")})
+                         "search_steps": trained["steps"], "search_acc_a": last.get("acc_a"),
+                         "final_alpha_entropy": last.get("alpha_entropy"),
+                         "search_seconds": t_search, "select_seconds": time.time() - t,
+                         "supernet_params": trained.get("num_params"),
+                         "supernet_images_per_second": trained.get("images_per_second")})
     return rows
 
 

@@ -22,13 +22,12 @@ import argparse
 import json
 import math
 import sys
-import time
 from pathlib import Path
 
 import configs  # experiments/configs (this script's directory is on sys.path)
+import darts_pt
 
 from jaxnas import darts, spaces
-from jaxnas.selection.run import select
 
 LABELS = {
     ("darts", "magnitude"): "DARTS (magnitude)",
@@ -62,37 +61,16 @@ def nb301_valid(arch: str, data_dir=None) -> float | None:
         return None
 
 
-def _alpha_entropy(workdir: Path) -> float | None:
-    lines = (workdir / "metrics.jsonl").read_text().splitlines()
-    return json.loads(lines[-1]).get("alpha_entropy") if lines else None
-
-
 def run(config: dict, out: Path, data_dir=None) -> list[dict]:
-    """Every variant's search and both selections; one record per (variant, method)."""
-    rows = []
-    for variant, opts in config["variants"].items():
-        wd = out / variant
-        t = time.time()
-        print(f"== {variant}: search in {wd}", file=sys.stderr, flush=True)
-        trained = darts.train(darts.make_config(**config["search"], **opts), wd)
-        t_search = time.time() - t
-        print(f"   search: {t_search:.0f} s, {trained['steps']} steps", file=sys.stderr,
-              flush=True)
-        for method in ("magnitude", "perturbation"):
-            t = time.time()
-            kw = config["select"] if method == "perturbation" else {}
-            r = select(wd, method=method, data_dir=data_dir, **kw)
-            print(f"   {method}: {time.time() - t:.0f} s -> {r['arch']}", file=sys.stderr,
-                  flush=True)
-            rows.append({"variant": variant, "method": method, "arch": r["arch"],
-                         "nb301_valid": nb301_valid(r["arch"], data_dir),
-                         "notes": r.get("notes", []),
-                         "search_seconds": t_search, "select_seconds": time.time() - t,
-                         "search_steps": trained["steps"],
-                         "supernet_params": trained["num_params"],
-                         "final_alpha_entropy": _alpha_entropy(wd),
-                         "supernet_images_per_second": trained["images_per_second"]})
-    return rows
+    """Every variant's search and both selections (:func:`darts_pt.run`), one flat record per
+    (variant, method), with NAS-Bench-301's prediction for the genotype."""
+    return [{"variant": r["variant"], "method": r["method"], "arch": r["result"]["arch"],
+             "nb301_valid": nb301_valid(r["result"]["arch"], data_dir),
+             "notes": r["result"].get("notes", []),
+             **{k: r[k] for k in ("search_seconds", "select_seconds", "search_steps",
+                                  "supernet_params", "final_alpha_entropy",
+                                  "supernet_images_per_second")}}
+            for r in darts_pt.run(config, out, data_dir)]
 
 
 def markdown(rows: list[dict], name: str, config: dict, out: Path, sets: dict) -> str:
