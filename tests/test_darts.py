@@ -331,6 +331,8 @@ def test_config_dataclass_is_the_single_source_of_defaults():
     ({"space": "nope"}, r"^space 'nope' is not a registered search space; spaces with a "
                         r"supernet: \[.*'nb201'.*\]$"),
     ({"chanels": 4}, r"^unknown DARTS options \['chanels'\]"),
+    ({"alpha_lr": 0.0}, r"^alpha_lr=0.0 must be a positive number$"),
+    ({"alpha_lr": "x"}, r"^DARTS option alpha_lr='x' must be a number$"),
 ])
 def test_config_bad_values_give_one_line_errors(bad, match):
     with pytest.raises(ValueError, match=match) as e:
@@ -374,7 +376,25 @@ def test_config_json_round_trip_and_old_config_loads(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(old))
     got, derived = darts.read_config(tmp_path)
     assert got.scan is False and got.epochs == 1 and got.image_dir == "/x"
+    assert got.alpha_lr == 3e-4  # directories written before the option: DARTS's rate
     assert derived["num_classes"] == 10
+
+
+def test_alpha_lr_reaches_the_alpha_optimizer():
+    """``--alpha-lr`` is a flag, and the search's Adam takes a first step of exactly that size
+    (Adam's first update is lr * sign(gradient) up to eps; the coupled decay of 1e-3 * alpha is
+    negligible against a unit gradient)."""
+    from jaxnas.cli import build_parser as main_parser
+    from jaxnas.darts import run as darts_run
+
+    args = main_parser().parse_args(["darts", "--workdir", "w", "--alpha-lr", "3e-3"])
+    assert args.alpha_lr == pytest.approx(3e-3)
+    for lr in (3e-4, 3e-3):
+        _, atx = darts_run._optimizers(darts.make_config(alpha_lr=lr), 10)
+        alpha = jnp.zeros(4)
+        g = jnp.asarray([1.0, -1.0, 2.0, -0.5])
+        upd, _ = atx.update(g, atx.init(alpha), alpha)
+        np.testing.assert_allclose(np.asarray(upd), -lr * np.sign(np.asarray(g)), rtol=1e-5)
 
 
 def test_na_objective_on_a_pytree_alpha_treats_all_rows_as_edges():

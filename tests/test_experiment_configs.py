@@ -53,8 +53,8 @@ def test_darts_space_configs_are_valid_runs():
 def test_darts_pt_cpu_config_is_the_documented_protocol():
     c = configs.load("darts_pt_cpu").get_config()
     cfg = darts.make_config(**c["search"])
-    assert (cfg.image_size, cfg.channels, cfg.cells, cfg.max_examples, cfg.epochs) == (
-        16, 8, 1, 20000, 50)
+    assert (cfg.image_size, cfg.channels, cfg.cells, cfg.max_examples, cfg.epochs,
+            cfg.alpha_lr) == (16, 8, 1, 20000, 50, 3e-3)
     assert set(c["variants"]) == {"darts", "fix_alpha", "na_darts"}
 
 

@@ -17,7 +17,7 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
     from jaxnas.darts.config import DartsConfig, fields_help
 
     defaults = DartsConfig()
-    types = {"int": int, "int | None": int, "str": str, "str | None": str}
+    types = {"int": int, "int | None": int, "str": str, "str | None": str, "float": float}
     for f, help_text in fields_help():
         default = getattr(defaults, f.name)
         flag = "--" + f.name.replace("_", "-")

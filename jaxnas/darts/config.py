@@ -48,6 +48,8 @@ class DartsConfig:
     data_dir: str | None = _opt(None, "folder of the benchmark tables (default: "
                                       "$JAXNAS_DATA_DIR, then ../shared/data)")
     fix_alpha: bool = _opt(False, "train the weights only (DARTS-PT)")
+    alpha_lr: float = _opt(3e-4, "Adam learning rate of alpha (DARTS: 3e-4; also used when "
+                                 "DARTS-PT fine-tuning keeps training alpha)")
     second_order: bool = _opt(False, "unrolled (second-order) DARTS")
     max_examples: int | None = _opt(None, "seeded random subset of N train images")
     steps_per_epoch: int | None = _opt(None, "default: one pass over the smaller search half")
@@ -67,6 +69,7 @@ class DartsConfig:
             v = getattr(self, f.name)
             kind = _kind(f)
             ok = (isinstance(v, bool) if kind is bool else
+                  isinstance(v, int | float) and not isinstance(v, bool) if kind is float else
                   v is None or isinstance(v, str) if kind == "str?" else
                   isinstance(v, str) if kind is str else
                   v is None or (isinstance(v, int) and not isinstance(v, bool)) if kind == "int?"
@@ -80,6 +83,8 @@ class DartsConfig:
         for k in ("max_examples", "steps_per_epoch", "image_size"):
             if getattr(self, k) is not None and getattr(self, k) < 1:
                 raise ValueError(f"{k}={getattr(self, k)!r} must be a positive integer or None")
+        if not self.alpha_lr > 0:
+            raise ValueError(f"alpha_lr={self.alpha_lr!r} must be a positive number")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.objective!r}; choose one of {OBJECTIVES}")
         if self.fix_alpha and self.second_order:
@@ -134,7 +139,8 @@ class DartsConfig:
 
 # Options added after work directories were first written, with the value that reproduces what
 # those directories hold (before scanned stages, the cells were unrolled).
-LEGACY_DEFAULTS: dict[str, Any] = {"scan": False, "layers": None, "image_size": None}
+LEGACY_DEFAULTS: dict[str, Any] = {"scan": False, "layers": None, "image_size": None,
+                                   "alpha_lr": 3e-4}
 
 # Options that may change between a run and its resumption: where files live and how often to
 # checkpoint. Every other option changes the computation, so a mismatch refuses to resume.
@@ -145,12 +151,13 @@ CONFIG_FILE = "config.json"
 
 def _kind(f: dataclasses.Field) -> Any:
     t = str(f.type)
-    return {"str": str, "int": int, "bool": bool, "str | None": "str?",
+    return {"str": str, "int": int, "bool": bool, "float": float, "str | None": "str?",
             "int | None": "int?"}[t]
 
 
 def _kind_name(kind: Any) -> str:
-    return {str: "a string", int: "an integer", bool: "true or false", "str?": "a string or None",
+    return {str: "a string", int: "an integer", bool: "true or false", float: "a number",
+            "str?": "a string or None",
             "int?": "an integer or None"}[kind]
 
 

@@ -74,7 +74,8 @@ def _network(config: DartsConfig, num_classes: int) -> nn.Module:
 
 
 def _optimizers(config: DartsConfig, steps_per_epoch: int):
-    return (optim.weight_optimizer(config.epochs, steps_per_epoch), optim.alpha_optimizer())
+    return (optim.weight_optimizer(config.epochs, steps_per_epoch),
+            optim.alpha_optimizer(config.alpha_lr))
 
 
 def _abstract_state(net, config: DartsConfig, derived: dict, sharding):

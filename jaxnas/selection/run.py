@@ -69,6 +69,7 @@ class Supernet(NamedTuple):
         batch_size: the search's batch size.
         opt_alpha: the search's alpha optimizer state, which fine-tuning continues (None: a
             fresh one).
+        alpha_lr: the search's alpha learning rate, which fine-tuning keeps.
     """
 
     space: SearchSpace
@@ -83,6 +84,7 @@ class Supernet(NamedTuple):
     lr: float
     batch_size: int
     opt_alpha: Any = None
+    alpha_lr: float = 3e-4
 
 
 def check_method(method: str) -> str:
@@ -124,7 +126,7 @@ def load_supernet(workdir: str | os.PathLike) -> Supernet:
         opt_alpha=state.opt_alpha, fix_alpha=config.mode == "fixed", train=_as_arrays(w_half),
         valid=_as_arrays(a_half), to_input=lambda x: _normalize(x, mean, std),
         augment=augment, lr=darts.optim.WEIGHT_LR, batch_size=int(config.batch_size),
-    )
+        alpha_lr=float(config.alpha_lr))
 
 
 def _normalize(x, mean, std):
@@ -326,7 +328,7 @@ def select_supernet(
         tune_lr = supernet.lr / 10.0
         tx = sn.tune_optimizer(tune_lr)
         train_alpha = not supernet.fix_alpha
-        atx = darts_optim.alpha_optimizer() if train_alpha else None
+        atx = darts_optim.alpha_optimizer(supernet.alpha_lr) if train_alpha else None
         train_half = (np.asarray(supernet.train[0]), np.asarray(supernet.train[1]))
         problem = sn.make_problem(
             supernet.net, valid, train_half, tx, batch_size=bs, steps_per_epoch=steps_per_epoch,
