@@ -8,7 +8,7 @@ frozen) the driver trains the supernet with :func:`jaxnas.darts.train` in ``OUTD
 (resumed if it is there), then selects an architecture by magnitude and by perturbation
 (:func:`jaxnas.selection.run.select`, itself resumable), and writes a markdown table of the
 selected architectures and their NAS-Bench-201 test accuracies next to the published figures
-(default ``experiments/RESULTS_darts_pt.md``). Phase times are printed, not written.
+(default ``experiments/RESULTS_darts_pt_quick.md``). Phase times are printed, not written.
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("config", help="darts_pt_quick | darts_pt_full")
     p.add_argument("out", help="output folder (one work directory per supernet variant)")
-    p.add_argument("--results", default=str(Path(__file__).parent / "RESULTS_darts_pt.md"))
+    p.add_argument("--results", default=str(Path(__file__).parent / "RESULTS_darts_pt_quick.md"))
     p.add_argument("--data-dir", default=None, help="folder with nb201/accuracies.csv")
     p.add_argument("--seed", type=int, default=None,
                    help="override the config's search and selection seed")

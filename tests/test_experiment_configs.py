@@ -84,7 +84,10 @@ def test_darts_pt_cpu_driver_runs_variant_major_and_merges_records(tmp_path, mon
 
     monkeypatch.setattr(darts_pt, "run", fake_run)
     js = tmp_path / "r.json"
-    argv = ["--out", str(tmp_path / "a"), "--json-out", str(js), "--seeds", "0", "1"]
+    md = tmp_path / "R.md"
+    md.write_text("# hand-written title\n\nverdict text\n")
+    argv = ["--out", str(tmp_path / "a"), "--json-out", str(js), "--seeds", "0", "1",
+            "--results", str(md)]
     assert darts_pt_cpu.main([*argv, "--variants", "darts", "fix_alpha"]) == 0
     assert calls == [("darts", 0), ("darts", 1), ("fix_alpha", 0), ("fix_alpha", 1)]
     recs = json.loads(js.read_text())
@@ -96,8 +99,17 @@ def test_darts_pt_cpu_driver_runs_variant_major_and_merges_records(tmp_path, mon
     assert (r["arch"], r["cifar10_test"], r["final_alpha_entropy"], r["epochs"]) == (
         "darts-perturbation-1", 91.0, 0.5, 50)
     # A second invocation (another variant, one seed) keeps the earlier records.
+    text = md.read_text()
+    assert text.startswith("# hand-written title\n\nverdict text\n") and text.count("<!--") == 2
+    # mean ± sample std over the two seeds (90 and 91), next to the published figure
+    assert "| darts-pt | 0, 1 | 90.50 ± 0.71 | 70.00 ± 0.00 | 40.00 ± 0.00 | 88.11 ± 1.80 |" \
+        in text
+    assert "| darts-pt | 1 | `darts-perturbation-1` | 91.00 | 50 | 0.5000 |" in text
     assert darts_pt_cpu.main(["--out", str(tmp_path / "b"), "--json-out", str(js),
-                              "--seeds", "1", "--variants", "na_darts"]) == 0
+                              "--seeds", "1", "--variants", "na_darts",
+                              "--results", str(md)]) == 0
+    text = md.read_text()  # the block is replaced in place, the hand-written text kept
+    assert text.count("<!--") == 2 and "| na-darts-pt | 1 |" in text and "verdict text" in text
     methods = sorted((r["method"], r["seed"]) for r in json.loads(js.read_text()))
     assert len(methods) == 8 and ("na-darts", 1) in methods and ("na-darts-pt", 1) in methods
     with pytest.raises(SystemExit):

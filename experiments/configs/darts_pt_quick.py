@@ -10,7 +10,7 @@ steps) for each supernet (DARTS and fix-alpha); DARTS-PT scores candidates on 32
 batches (1,024 images) and fine-tunes 2 epochs of 20 steps between decisions. Everything else as
 ``darts_pt_full`` (random edge order, criterion ``acc``, fine-tuning lr 0.0025).
 
-Expected result: the pipeline runs end to end and writes ``experiments/RESULTS_darts_pt.md``;
+Expected result: the pipeline runs end to end and writes ``experiments/RESULTS_darts_pt_quick.md``;
 with 500 steps alpha has barely moved from its initialisation (Adam lr 3e-4), so the magnitude
 pick is close to the argmax of the initial noise, and the supernet is far from trained, so the
 perturbation scores are noisy; none of the numbers says anything about the methods. Run time:
