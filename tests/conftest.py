@@ -41,3 +41,37 @@ def linked_data(tmp_path: Path, *folders: str) -> Path:
         if not link.exists():
             link.symlink_to(SHARED_DATA / f, target_is_directory=True)
     return tmp_path
+
+
+def kill_at_first_checkpoint(cmd: list[str], env: dict, workdir: Path,
+                             timeout: float = 600) -> None:
+    """Starts ``cmd`` (a training command writing ``workdir``), SIGKILLs it as soon as its first
+    numbered checkpoint appears, and checks that it was killed mid-run (no ``result.json``)."""
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ck = workdir / "checkpoints"
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if ck.is_dir() and any(p.name.isdigit() for p in ck.iterdir()):
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (workdir / "result.json").exists()
+
+
+def corrupt_newest_checkpoint(src: Path, dst: Path, step: int) -> None:
+    """Copies the finished run ``src`` to ``dst``, removes its result and overwrites every file
+    of checkpoint ``step`` (the newest) with random bytes."""
+    import shutil
+
+    shutil.copytree(src, dst)
+    (dst / "result.json").unlink()
+    files = [p for p in (dst / "checkpoints" / str(step) / "state").rglob("*") if p.is_file()]
+    assert files
+    for p in files:
+        p.write_bytes(os.urandom(max(p.stat().st_size, 16)))

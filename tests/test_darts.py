@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import chex
@@ -22,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import corrupt_newest_checkpoint, kill_at_first_checkpoint
 
 from jaxnas import checkpoint as ckpt
 from jaxnas import darts, data
@@ -621,18 +620,7 @@ def test_cli_refuses_a_different_config(tmp_path, image_dir, cli_env):
 def test_sigkill_then_resume_is_bit_exact(full_run, tmp_path, image_dir, cli_env):
     _, r_full = full_run
     wd = tmp_path / "killed"
-    proc = subprocess.Popen(_cmd(wd, image_dir), env=cli_env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    ck = wd / "checkpoints"
-    deadline = time.time() + 600
-    while time.time() < deadline and proc.poll() is None:
-        if ck.is_dir() and any(p.name.isdigit() for p in ck.iterdir()):
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (wd / "result.json").exists()
+    kill_at_first_checkpoint(_cmd(wd, image_dir), cli_env, wd)
     r, _ = _run(_cmd(wd, image_dir), cli_env)
     assert r["resumed_from"] is not None and 0 < r["resumed_from"] < 12
     assert r["params_sha256"] == r_full["params_sha256"]
@@ -640,17 +628,9 @@ def test_sigkill_then_resume_is_bit_exact(full_run, tmp_path, image_dir, cli_env
 
 
 def test_corrupt_newest_checkpoint_falls_back(full_run, tmp_path, image_dir, cli_env):
-    import shutil
-
     src, r_full = full_run
     wd = tmp_path / "corrupt"
-    shutil.copytree(src, wd)
-    (wd / "result.json").unlink()
-    newest = wd / "checkpoints" / "12" / "state"
-    files = [p for p in newest.rglob("*") if p.is_file()]
-    assert files
-    for p in files:
-        p.write_bytes(os.urandom(max(p.stat().st_size, 16)))
+    corrupt_newest_checkpoint(src, wd, 12)
     r, err = _run(_cmd(wd, image_dir), cli_env)
     assert "checkpoint step 12" in err and "falling back" in err
     assert r["resumed_from"] == 10

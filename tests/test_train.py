@@ -12,18 +12,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import corrupt_newest_checkpoint, kill_at_first_checkpoint
 
 from jaxnas import train
 from jaxnas.train import run as R
@@ -261,18 +259,7 @@ def test_result_metrics_checkpoints_and_test_accuracy(toy_run, image_dir, toy_sp
 def test_sigkill_then_resume_is_bit_exact(toy_run, tmp_path, image_dir, cli_env):
     _, full = toy_run
     wd = tmp_path / "killed"
-    proc = subprocess.Popen(_toy_cmd(wd, image_dir), env=cli_env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    ck = wd / "checkpoints"
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if ck.is_dir() and any(p.name.isdigit() for p in ck.iterdir()):
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (wd / "result.json").exists()
+    kill_at_first_checkpoint(_toy_cmd(wd, image_dir), cli_env, wd, timeout=300)
     r, _ = _run(_toy_cmd(wd, image_dir), cli_env)
     assert r["resumed_from"] is not None and 0 < r["resumed_from"] < 12
     assert r["params_sha256"] == full["params_sha256"]
@@ -284,12 +271,7 @@ def test_corrupt_newest_checkpoint_falls_back_with_a_warning(toy_run, tmp_path, 
                                                              cli_env):
     src, full = toy_run
     wd = tmp_path / "corrupt"
-    shutil.copytree(src, wd)
-    (wd / "result.json").unlink()
-    files = [p for p in (wd / "checkpoints" / "12" / "state").rglob("*") if p.is_file()]
-    assert files
-    for p in files:
-        p.write_bytes(os.urandom(max(p.stat().st_size, 16)))
+    corrupt_newest_checkpoint(src, wd, 12)
     r, err = _run(_toy_cmd(wd, image_dir), cli_env)
     assert "checkpoint step 12" in err and "falling back" in err
     assert r["resumed_from"] == 10 and r["params_sha256"] == full["params_sha256"]

@@ -21,7 +21,6 @@ from a config, :func:`load_run` returns ``(config, state)`` with the newest vali
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,6 +40,7 @@ from jaxnas.darts.state import TrainState, init_state
 from jaxnas.darts.step import make_train_step
 from jaxnas.darts.writer import MetricWriter
 from jaxnas.jsonio import write_json
+from jaxnas.steploop import run_steps
 
 METRIC_NAMES = ("loss_w", "acc_w", "loss_a", "acc_a", "lr")
 
@@ -250,70 +250,31 @@ def run_loop(run: Run, report: ReportHook | None = None, progress: bool = True) 
     """Runs the remaining steps of ``run``: one epoch record per epoch (``metrics.jsonl``,
     TensorBoard; ``report``'s fields for the magnitude-selected architecture), a checkpoint every
     ``ckpt_every`` steps and at the end. Updates ``run.state`` and ``run.images_per_second``."""
-    config, spe, total = run.config, run.derived["steps_per_epoch"], run.derived["total_steps"]
-    state, w_it, a_it = run.state, run.w_it, run.a_it
-    start = int(state.step)
-    sums, count = dict(run.extra["sums"]), int(run.extra["count"])
-    pending: list[dict] = []  # device metrics not yet added to sums (kept in step order)
+    config, spe = run.config, run.derived["steps_per_epoch"]
+    w_it, a_it = run.w_it, run.a_it
+    acc = {"sums": dict(run.extra["sums"]), "count": int(run.extra["count"])}
 
-    def flush():
-        nonlocal count
-        for m in jax.device_get(pending):
-            for k in METRIC_NAMES:
-                sums[k] += float(m[k])
-            count += 1
-        pending.clear()
+    def add(m) -> None:
+        for k in METRIC_NAMES:
+            acc["sums"][k] += float(m[k])
+        acc["count"] += 1
 
-    from tqdm import tqdm
-    bar = tqdm(total=total, initial=start, file=sys.stderr, disable=not (progress and run.lead),
-               desc="darts", unit="step", dynamic_ncols=True, smoothing=0)
-    images_per_step = 2 * config.batch_size
-    t_first = None
-    ips = None
+    def end_epoch(state, done: int, ips: float | None) -> str:
+        rec = _epoch_record(acc["sums"], acc["count"], state, done // spe, run.space, ips, report)
+        run.writer.write(rec)
+        acc.update(sums=dict.fromkeys(METRIC_NAMES, 0.0), count=0)
+        return (f"epoch {rec['epoch']}: loss_w {rec['loss_w']:.3f} acc_w {rec['acc_w']:.3f} "
+                f"acc_a {rec['acc_a']:.3f} H(alpha) {rec['alpha_entropy']:.3f} {rec['arch']}")
 
-    def throughput(done: int) -> float | None:
-        """Images/s over the steps after the first (which includes compilation), measured
-        after a sync: the steps are dispatched asynchronously, so a rate taken at dispatch time
-        would count queued, unfinished steps. Includes metric and checkpoint overhead."""
-        jax.block_until_ready(state)
-        if done - start < 2:
-            return ips
-        rate = images_per_step * (done - start - 1) / max(time.time() - t_first, 1e-9)
-        bar.set_postfix(img_s=f"{rate:.0f}", refresh=False)
-        return rate
+    def save(done: int, state) -> None:
+        ckpt.save(run.mgr, done, state, {"w": w_it.state(), "a": a_it.state(),
+                                         "sums": acc["sums"], "count": acc["count"]})
 
-    if progress and run.lead and total > start:
-        bar.set_description_str("darts: compiling the train step")
-    for t in range(start, total):
-        state, m = run.step_fn(state, next(w_it), next(a_it))
-        pending.append(m)
-        if t == start:
-            jax.block_until_ready(state)
-            t_first = time.time()
-            # rate and ETA from the steps after the first, which included compilation
-            bar.set_description_str("darts", refresh=False)
-            bar.initial, bar.start_t = bar.n + 1, t_first
-        bar.update(1)
-        done = t + 1
-        if done % spe == 0:
-            flush()
-            ips = throughput(done)
-            rec = _epoch_record(sums, count, state, done // spe, run.space, ips, report)
-            run.writer.write(rec)
-            if progress and run.lead:
-                bar.write(f"epoch {rec['epoch']}: loss_w {rec['loss_w']:.3f} acc_w "
-                          f"{rec['acc_w']:.3f} acc_a {rec['acc_a']:.3f} H(alpha) "
-                          f"{rec['alpha_entropy']:.3f} {rec['arch']}", file=sys.stderr)
-            sums, count = dict.fromkeys(METRIC_NAMES, 0.0), 0
-        if done == total and done % spe:
-            ips = throughput(done)  # the run's one figure, taken before the final checkpoint
-        if done % config.ckpt_every == 0 or done == total:
-            flush()
-            ckpt.save(run.mgr, done, state, {"w": w_it.state(), "a": a_it.state(), "sums": sums,
-                                             "count": count})
-    flush()
-    bar.close()
-    run.state, run.images_per_second = state, ips
+    run.state, run.images_per_second = run_steps(
+        run.state, lambda st: run.step_fn(st, next(w_it), next(a_it)),
+        start=int(run.state.step), total=run.derived["total_steps"], steps_per_epoch=spe,
+        ckpt_every=config.ckpt_every, images_per_step=2 * config.batch_size, name="darts",
+        show=progress and run.lead, add_metrics=add, end_epoch=end_epoch, save=save)
     return run
 
 

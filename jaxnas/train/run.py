@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -47,6 +46,7 @@ from jaxnas.darts import parallel
 from jaxnas.darts.writer import MetricWriter
 from jaxnas.jsonio import write_json
 from jaxnas.models.layers import compiler_options
+from jaxnas.steploop import run_steps
 from jaxnas.train import optim
 from jaxnas.train.config import CONFIG_FILE, TrainConfig, config_differences, read_config
 from jaxnas.train.state import (
@@ -301,78 +301,41 @@ def run_loop(run: Run, progress: bool = True) -> Run:
     """Runs the remaining steps of ``run``: one record per epoch (``metrics.jsonl``,
     TensorBoard), a checkpoint every ``ckpt_every`` steps and at the end. Updates ``run.state``
     and ``run.images_per_second``."""
-    from tqdm import tqdm
-
-    config, spe, total = run.config, run.derived["steps_per_epoch"], run.derived["total_steps"]
+    config, spe = run.config, run.derived["steps_per_epoch"]
     k = config.seeds
-    state, batches = run.state, run.batches
-    start = _step_of(state)
-    sums = {n: np.asarray(v, np.float64) for n, v in run.extra["sums"].items()}
-    count = int(run.extra["count"])
-    pending: list[dict] = []
-    last: dict = {}
+    batches = run.batches
+    acc = {"sums": {n: np.asarray(v, np.float64) for n, v in run.extra["sums"].items()},
+           "count": int(run.extra["count"]), "last": {}}
 
-    def flush():
-        nonlocal count
-        for m in jax.device_get(pending):
-            for n in METRIC_NAMES:
-                sums[n] = sums[n] + np.asarray(m[n], np.float64).reshape(k)
-            count += 1
-            last.update(lr=float(np.asarray(m["lr"]).reshape(-1)[0]),
-                        drop_path=float(np.asarray(m["drop_path"]).reshape(-1)[0]))
-        pending.clear()
+    def add(m) -> None:
+        for n in METRIC_NAMES:
+            acc["sums"][n] = acc["sums"][n] + np.asarray(m[n], np.float64).reshape(k)
+        acc["count"] += 1
+        acc["last"].update(lr=float(np.asarray(m["lr"]).reshape(-1)[0]),
+                           drop_path=float(np.asarray(m["drop_path"]).reshape(-1)[0]))
 
-    bar = tqdm(total=total, initial=start, file=sys.stderr, disable=not (progress and run.lead),
-               desc="train", unit="step", dynamic_ncols=True, smoothing=0)
-    images_per_step = config.batch_size * k
-    t_first, ips = None, None
+    def end_epoch(state, done: int, ips: float | None) -> str:
+        means = {n: acc["sums"][n] / max(acc["count"], 1) for n in METRIC_NAMES}
+        rec = {"epoch": done // spe, "step": done,
+               **{n: float(np.mean(v)) for n, v in means.items()}, **acc["last"],
+               "images_per_second": ips}
+        if k > 1:
+            rec.update({f"{n}_per_seed": v.tolist() for n, v in means.items()})
+        run.writer.write(rec)
+        acc.update(sums={n: np.zeros(k) for n in METRIC_NAMES}, count=0)
+        return (f"epoch {rec['epoch']}/{config.epochs}: loss {rec['loss']:.3f} acc "
+                f"{rec['acc']:.3f} lr {rec['lr']:.4g}")
 
-    def throughput(done: int) -> float | None:
-        # after a sync; from the steps after the first, which compiled
-        jax.block_until_ready(state)
-        if done - start < 2:
-            return ips
-        rate = images_per_step * (done - start - 1) / max(time.time() - t_first, 1e-9)
-        bar.set_postfix(img_s=f"{rate:.0f}", refresh=False)
-        return rate
+    def save(done: int, state) -> None:
+        ckpt.save(run.mgr, done, state, {
+            "it": batches.state(), "sums": {n: v.tolist() for n, v in acc["sums"].items()},
+            "count": acc["count"]})
 
-    if progress and run.lead and total > start:
-        bar.set_description_str("train: compiling the step")
-    for t in range(start, total):
-        state, m = run.step_fn(state, next(batches))
-        pending.append(m)
-        if t == start:
-            jax.block_until_ready(state)
-            t_first = time.time()
-            bar.set_description_str("train", refresh=False)
-            bar.initial, bar.start_t = bar.n + 1, t_first
-        bar.update(1)
-        done = t + 1
-        if done % spe == 0:
-            flush()
-            ips = throughput(done)
-            means = {n: sums[n] / max(count, 1) for n in METRIC_NAMES}
-            rec = {"epoch": done // spe, "step": done,
-                   **{n: float(np.mean(v)) for n, v in means.items()}, **last,
-                   "images_per_second": ips}
-            if k > 1:
-                rec.update({f"{n}_per_seed": v.tolist() for n, v in means.items()})
-            run.writer.write(rec)
-            if progress and run.lead:
-                bar.write(f"epoch {rec['epoch']}/{config.epochs}: loss {rec['loss']:.3f} acc "
-                          f"{rec['acc']:.3f} lr {rec['lr']:.4g}", file=sys.stderr)
-            sums = {n: np.zeros(k) for n in METRIC_NAMES}
-            count = 0
-        if done == total and done % spe:
-            ips = throughput(done)
-        if done % config.ckpt_every == 0 or done == total:
-            flush()
-            ckpt.save(run.mgr, done, state, {"it": batches.state(),
-                                             "sums": {n: v.tolist() for n, v in sums.items()},
-                                             "count": count})
-    flush()
-    bar.close()
-    run.state, run.images_per_second = state, ips
+    run.state, run.images_per_second = run_steps(
+        run.state, lambda st: run.step_fn(st, next(batches)), start=_step_of(run.state),
+        total=run.derived["total_steps"], steps_per_epoch=spe, ckpt_every=config.ckpt_every,
+        images_per_step=config.batch_size * k, name="train", show=progress and run.lead,
+        add_metrics=add, end_epoch=end_epoch, save=save)
     return run
 
 
