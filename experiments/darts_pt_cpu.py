@@ -172,7 +172,8 @@ def main(argv=None) -> int:
     unknown = [v for v in variants if v not in base["variants"]]
     if unknown:
         p.error(f"unknown variant {unknown[0]!r}; choose from {', '.join(base['variants'])}")
-    # records of earlier invocations (other seeds or variants) are kept, this run's replaced
+    # records of earlier or concurrent invocations (other seeds or variants) are kept, this
+    # run's replaced; the file is re-read before each write
     all_recs = json.loads(args.json_out.read_text()) if args.json_out.exists() else []
     if args.table_only:
         variants = []
@@ -187,6 +188,8 @@ def main(argv=None) -> int:
             rows = darts_pt.run(config, out, args.data_dir)
             new = records(rows, seed, out, config["search"]["epochs"])
             done = {(r["method"], r["seed"]) for r in new}
+            if args.json_out.exists():  # another invocation may have added records meanwhile
+                all_recs = json.loads(args.json_out.read_text())
             all_recs = [r for r in all_recs if (r["method"], r["seed"]) not in done] + new
             all_recs.sort(key=lambda r: (r["method"], r["seed"]))
             args.json_out.parent.mkdir(parents=True, exist_ok=True)
