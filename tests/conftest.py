@@ -75,3 +75,30 @@ def corrupt_newest_checkpoint(src: Path, dst: Path, step: int) -> None:
     assert files
     for p in files:
         p.write_bytes(os.urandom(max(p.stat().st_size, 16)))
+
+
+def random_variables(shapes, seed: int) -> dict:
+    """Variables of the given shapes filled from NumPy: scaled normal kernels, non-trivial
+    BatchNorm affine parameters and running statistics (so that eval mode really tests them)."""
+    import math
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jaxnas.models.layers import kernel_fan_in
+
+    rng = np.random.default_rng(seed)
+
+    def fill(path, s):
+        name = path[-1].key
+        if name == "kernel":
+            return jnp.asarray(rng.normal(size=s.shape) / math.sqrt(kernel_fan_in(s.shape)),
+                               jnp.float32)
+        if name == "var":
+            return jnp.asarray(rng.uniform(0.5, 1.5, s.shape), jnp.float32)
+        if name == "scale":
+            return jnp.asarray(rng.uniform(0.8, 1.2, s.shape), jnp.float32)
+        return jnp.asarray(rng.uniform(-0.5, 0.5, s.shape), jnp.float32)  # mean, bias
+
+    return dict(jax.tree_util.tree_map_with_path(fill, shapes))

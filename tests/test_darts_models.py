@@ -11,7 +11,6 @@ Shapes are tiny (C=4, 1-3 cells, 8x8 images, batch 2); the PyTorch reference is
 from __future__ import annotations
 
 import functools
-import math
 import os
 
 import chex
@@ -21,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import random_variables
 
 from jaxnas.models.darts import (
     CANDIDATES,
@@ -38,7 +38,6 @@ from jaxnas.models.darts import (
 from jaxnas.models.darts import ops as O
 from jaxnas.models.darts.cell import EDGE_OFFSETS, EvalCell
 from jaxnas.models.darts.network import scan_to_per_edge
-from jaxnas.models.layers import kernel_fan_in
 
 C, HW, B = 4, 8, 2
 
@@ -56,25 +55,6 @@ def T():
     from tests.fixtures import torch_darts
 
     return torch_darts
-
-
-def random_variables(shapes, seed: int) -> dict:
-    """Variables of the given shapes filled from NumPy: scaled normal kernels, non-trivial
-    BatchNorm affine parameters and running statistics (so that eval mode really tests them)."""
-    rng = np.random.default_rng(seed)
-
-    def fill(path, s):
-        name = path[-1].key
-        if name == "kernel":
-            return jnp.asarray(rng.normal(size=s.shape) / math.sqrt(kernel_fan_in(s.shape)),
-                               jnp.float32)
-        if name == "var":
-            return jnp.asarray(rng.uniform(0.5, 1.5, s.shape), jnp.float32)
-        if name == "scale":
-            return jnp.asarray(rng.uniform(0.8, 1.2, s.shape), jnp.float32)
-        return jnp.asarray(rng.uniform(-0.5, 0.5, s.shape), jnp.float32)  # mean, bias
-
-    return dict(jax.tree_util.tree_map_with_path(fill, shapes))
 
 
 def net_variables(net, seed: int, hw: int = HW) -> dict:

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import random_variables
 
 from jaxnas.models import Network, init, kernel_fan_in, supernet_to_per_edge
 from jaxnas.spaces.nb201 import SPACE
@@ -24,21 +25,8 @@ def _np_variables(net: Network, hw: int, seed: int) -> dict:
     """Variables of ``net`` filled from NumPy (scaled normal kernels, non-trivial BatchNorm affine
     parameters and running statistics, so that train=False really tests them). ``eval_shape``
     traces ``init`` without compiling it: compiling the threefry initialisers takes seconds."""
-    shapes = jax.eval_shape(lambda: init(jax.random.key(0), net, (hw, hw, 3)))
-    rng = np.random.default_rng(seed)
-
-    def fill(path, s):
-        name = path[-1].key
-        if name == "kernel":
-            return jnp.asarray(rng.normal(size=s.shape) / math.sqrt(kernel_fan_in(s.shape)),
-                               jnp.float32)
-        if name == "var":
-            return jnp.asarray(rng.uniform(0.5, 1.5, s.shape), jnp.float32)
-        if name == "scale":
-            return jnp.asarray(rng.uniform(0.8, 1.2, s.shape), jnp.float32)
-        return jnp.asarray(rng.uniform(-0.5, 0.5, s.shape), jnp.float32)  # mean, bias
-
-    return dict(jax.tree_util.tree_map_with_path(fill, shapes))
+    return random_variables(jax.eval_shape(lambda: init(jax.random.key(0), net, (hw, hw, 3))),
+                            seed)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4))
