@@ -104,13 +104,20 @@ def _mean_std(xs: list, digits: int = 2) -> str:
     if not xs:
         return "n/a"
     m = sum(xs) / len(xs)
+    if len(xs) == 1:
+        return f"{m:.{digits}f}"
     sd = (sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5 if len(xs) > 1 else 0.0
     return f"{m:.{digits}f} ± {sd:.{digits}f}"
 
 
+def _cell(text: str) -> str:
+    """``text`` for a markdown table cell (a ``|`` would end the cell, even in code)."""
+    return text.replace("|", "\\|")
+
+
 def tables(recs: list[dict], free_ops: tuple[str, ...] = FREE_OPS) -> str:
-    """The markdown the driver keeps up to date: mean ± std (sample std over seeds) per method
-    next to the published figure, then one row per run with its alpha at the end of search."""
+    """The markdown the driver keeps up to date: mean ± std (sample std over seeds; the value
+    alone for one seed) per method next to the published figure, then one row per run with its alpha at the end of search."""
     lines = ["| method | seeds | CIFAR-10 | CIFAR-100 | ImageNet16-120 | published CIFAR-10 "
              "| final alpha entropy (nats) |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for m in ORDER:
@@ -132,7 +139,8 @@ def tables(recs: list[dict], free_ops: tuple[str, ...] = FREE_OPS) -> str:
             w = last.get("op_weight") or {}
             ent = r["final_alpha_entropy"]
             lines.append(
-                f"| {m} | {r['seed']} | `{r['arch']}` | {r['cifar10_test']:.2f} | {r['epochs']} | "
+                f"| {m} | {r['seed']} | `{_cell(r['arch'])}` | {r['cifar10_test']:.2f} | "
+                f"{r['epochs']} | "
                 f"{'n/a' if ent is None else f'{ent:.4f}'} | {w.get('skip_connect', 0):.3f} | "
                 f"{sum(v for k, v in w.items() if k in free_ops):.3f} |")
     return "\n".join(lines)

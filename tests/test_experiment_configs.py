@@ -78,7 +78,7 @@ def test_darts_pt_cpu_driver_runs_variant_major_and_merges_records(tmp_path, mon
             + "\n")
         bench = {"cifar10": {"test": 90.0 + seed}, "cifar100": {"test": 70.0},
                  "imagenet16-120": {"test": 40.0}}
-        return [{"variant": variant, "method": m, "result": {"arch": f"{variant}-{m}-{seed}",
+        return [{"variant": variant, "method": m, "result": {"arch": f"|{variant}-{m}-{seed}|",
                                                                 "benchmark": bench}}
                 for m in ("magnitude", "perturbation")]
 
@@ -97,14 +97,14 @@ def test_darts_pt_cpu_driver_runs_variant_major_and_merges_records(tmp_path, mon
         ("darts-pt-fix-alpha", 0), ("darts-pt-fix-alpha", 1)]
     r = next(r for r in recs if (r["method"], r["seed"]) == ("darts-pt", 1))
     assert (r["arch"], r["cifar10_test"], r["final_alpha_entropy"], r["epochs"]) == (
-        "darts-perturbation-1", 91.0, 0.5, 50)
+        "|darts-perturbation-1|", 91.0, 0.5, 50)
     # A second invocation (another variant, one seed) keeps the earlier records.
     text = md.read_text()
     assert text.startswith("# hand-written title\n\nverdict text\n") and text.count("<!--") == 2
     # mean ± sample std over the two seeds (90 and 91), next to the published figure
     assert "| darts-pt | 0, 1 | 90.50 ± 0.71 | 70.00 ± 0.00 | 40.00 ± 0.00 | 88.11 ± 1.80 |" \
         in text
-    assert "| darts-pt | 1 | `darts-perturbation-1` | 91.00 | 50 | 0.5000 |" in text
+    assert "| darts-pt | 1 | `\\|darts-perturbation-1\\|` | 91.00 | 50 | 0.5000 |" in text
     assert darts_pt_cpu.main(["--out", str(tmp_path / "b"), "--json-out", str(js),
                               "--seeds", "1", "--variants", "na_darts",
                               "--results", str(md)]) == 0
