@@ -485,3 +485,30 @@ def test_train_step_compiles_once_and_noise_follows_the_key():
     assert float(l2b) != float(l2)  # another noise draw
     moved = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), p, p2)
     assert all(jax.tree.leaves(moved))
+
+
+def test_genotype_strings_build_and_run_the_pytorch_network(T):
+    """A Genotype string from jaxnas goes into PyTorch code the way the DARTS references read
+    one (``genotype = eval("genotypes.%s" % args.arch)`` against their ``Genotype`` namedtuple,
+    quark0/darts ``train.py``): it builds and runs the PyTorch NetworkCIFAR, whose parameter
+    count equals ours for the same string."""
+    from collections import namedtuple
+
+    import torch
+
+    from jaxnas import spaces
+
+    space = spaces.get("darts")
+    genotype = namedtuple("Genotype", "normal normal_concat reduce reduce_concat")
+    torch.manual_seed(0)
+    for seed in range(3):
+        text = space.to_string(np.asarray(space.sample(jax.random.key(seed))))
+        g = eval(text, {"Genotype": genotype, "range": range})  # noqa: S307 - the references' way
+        assert list(g.normal_concat) == list(g.reduce_concat) == [2, 3, 4, 5]
+        ref = T.NetworkCIFAR(C, 10, 5, True, (g.normal, g.reduce)).train()
+        logits, aux = ref(torch.randn(2, 3, 32, 32))
+        assert logits.shape == aux.shape == (2, 10) and bool(torch.isfinite(logits).all())
+        ours = param_counts(NetworkCIFAR(genotype_array(g.normal, g.reduce), DARTS_OPS,
+                                         channels=C, layers=5, num_classes=10))
+        assert (T.param_count(ref), T.param_count(ref, auxiliary=False)) == (
+            ours["total"], ours["without_aux"]), text
