@@ -39,7 +39,7 @@ def _trajectory(workdir: Path) -> list[dict]:
     for line in (workdir / "metrics.jsonl").read_text().splitlines():
         r = json.loads(line)
         out.append({"epoch": r["epoch"], "alpha_entropy": r.get("alpha_entropy"),
-                    "op_weight": r.get("op_weight")})
+                    "op_weight": r.get("op_weight"), "arch": r.get("arch")})
     return out
 
 
@@ -110,6 +110,18 @@ def _mean_std(xs: list, digits: int = 2) -> str:
     return f"{m:.{digits}f} ± {sd:.{digits}f}"
 
 
+def stable_from(trajectory: list[dict]) -> int | None:
+    """The first epoch from which the magnitude-selected architecture (argmax alpha, logged per
+    epoch) no longer changes until the end of search; None without a logged architecture."""
+    archs = [t.get("arch") for t in trajectory]
+    if not archs or archs[-1] is None:
+        return None
+    i = len(archs) - 1
+    while i > 0 and archs[i - 1] == archs[-1]:
+        i -= 1
+    return trajectory[i]["epoch"]
+
+
 def _cell(text: str) -> str:
     """``text`` for a markdown table cell (a ``|`` would end the cell, even in code)."""
     return text.replace("|", "\\|")
@@ -131,8 +143,8 @@ def tables(recs: list[dict], free_ops: tuple[str, ...] = FREE_OPS) -> str:
             f"{_mean_std([r['imagenet16_test'] for r in rs])} | {PUBLISHED[m] or '—'} | "
             f"{_mean_std([r['final_alpha_entropy'] for r in rs], 4)} |")
     lines += ["", "| method | seed | selected architecture | CIFAR-10 | epochs | alpha entropy "
-              "| skip_connect weight | parameter-free weight |", "| --- | --- | --- | --- | --- "
-              "| --- | --- | --- |"]
+              "| skip_connect weight | parameter-free weight | argmax alpha unchanged since epoch |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for m in ORDER:
         for r in sorted((r for r in recs if r["method"] == m), key=lambda r: r["seed"]):
             last = (r.get("alpha_trajectory") or [{}])[-1]
@@ -142,7 +154,8 @@ def tables(recs: list[dict], free_ops: tuple[str, ...] = FREE_OPS) -> str:
                 f"| {m} | {r['seed']} | `{_cell(r['arch'])}` | {r['cifar10_test']:.2f} | "
                 f"{r['epochs']} | "
                 f"{'n/a' if ent is None else f'{ent:.4f}'} | {w.get('skip_connect', 0):.3f} | "
-                f"{sum(v for k, v in w.items() if k in free_ops):.3f} |")
+                f"{sum(v for k, v in w.items() if k in free_ops):.3f} | "
+                f"{stable_from(r.get('alpha_trajectory') or []) or 'n/a'} |")
     return "\n".join(lines)
 
 
@@ -170,7 +183,8 @@ def main(argv=None) -> int:
                    default=Path(__file__).parent / "RESULTS_darts_pt.md",
                    help="markdown whose generated block (the tables) is rewritten after each run")
     p.add_argument("--table-only", action="store_true",
-                   help="rewrite --results and --plot from --json-out without running anything")
+                   help="rewrite --results and --plot from --json-out (trajectories refreshed "
+                        "from the work directories under --out) without running anything")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--variants", nargs="+", default=None,
                    help="supernet variants to run (default: all of the config's, in order)")
@@ -185,6 +199,11 @@ def main(argv=None) -> int:
     all_recs = json.loads(args.json_out.read_text()) if args.json_out.exists() else []
     if args.table_only:
         variants = []
+        variant_of = {m: v for (v, _), m in METHOD.items()}
+        for r in all_recs:  # trajectories as the work directories hold them now
+            wd = args.out / f"seed{r['seed']}" / variant_of[r["method"]]
+            if (wd / "metrics.jsonl").is_file():
+                r["alpha_trajectory"] = _trajectory(wd)
     for variant in variants:  # variant-major: every seed of one method pair before the next
         for seed in args.seeds:
             config = configs.load(args.config).get_config()

@@ -105,6 +105,9 @@ def test_darts_pt_cpu_driver_runs_variant_major_and_merges_records(tmp_path, mon
     assert "| darts-pt | 0, 1 | 90.50 ± 0.71 | 70.00 ± 0.00 | 40.00 ± 0.00 | 88.11 ± 1.80 |" \
         in text
     assert "| darts-pt | 1 | `\\|darts-perturbation-1\\|` | 91.00 | 50 | 0.5000 |" in text
+    traj = [{"epoch": e, "arch": a} for e, a in enumerate("aabbab", 1)]
+    assert darts_pt_cpu.stable_from(traj) == 6
+    assert darts_pt_cpu.stable_from(traj[:4]) == 3 and darts_pt_cpu.stable_from([]) is None
     assert darts_pt_cpu.main(["--out", str(tmp_path / "b"), "--json-out", str(js),
                               "--seeds", "1", "--variants", "na_darts",
                               "--results", str(md)]) == 0
