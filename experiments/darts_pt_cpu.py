@@ -183,8 +183,8 @@ def main(argv=None) -> int:
                    default=Path(__file__).parent / "RESULTS_darts_pt.md",
                    help="markdown whose generated block (the tables) is rewritten after each run")
     p.add_argument("--table-only", action="store_true",
-                   help="rewrite --results and --plot from --json-out (trajectories refreshed "
-                        "from the work directories under --out) without running anything")
+                   help="rewrite --json-out (trajectories refreshed from the work directories "
+                        "under --out), --results and --plot, without running anything")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--variants", nargs="+", default=None,
                    help="supernet variants to run (default: all of the config's, in order)")
@@ -204,6 +204,8 @@ def main(argv=None) -> int:
             wd = args.out / f"seed{r['seed']}" / variant_of[r["method"]]
             if (wd / "metrics.jsonl").is_file():
                 r["alpha_trajectory"] = _trajectory(wd)
+        if all_recs:
+            args.json_out.write_text(json.dumps(all_recs, indent=1))
     for variant in variants:  # variant-major: every seed of one method pair before the next
         for seed in args.seeds:
             config = configs.load(args.config).get_config()
