@@ -59,7 +59,7 @@ def records(rows: list[dict], seed: int, out: Path, epochs: int) -> list[dict]:
         recs.append({"method": m, "seed": seed, "arch": r["result"]["arch"],
                      "cifar10_test": _test(b, "cifar10"), "cifar100_test": _test(b, "cifar100"),
                      "imagenet16_test": _test(b, "imagenet16-120"),
-                     "final_alpha_entropy": traj[-1]["alpha_entropy"] if traj else None,
+                     "final_alpha_entropy": r.get("final_alpha_entropy"),
                      "epochs": epochs, "alpha_trajectory": traj})
     return recs
 
@@ -106,7 +106,7 @@ def _mean_std(xs: list, digits: int = 2) -> str:
     m = sum(xs) / len(xs)
     if len(xs) == 1:
         return f"{m:.{digits}f}"
-    sd = (sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5 if len(xs) > 1 else 0.0
+    sd = (sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5
     return f"{m:.{digits}f} ± {sd:.{digits}f}"
 
 

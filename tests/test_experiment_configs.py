@@ -78,8 +78,9 @@ def test_darts_pt_cpu_driver_runs_variant_major_and_merges_records(tmp_path, mon
             + "\n")
         bench = {"cifar10": {"test": 90.0 + seed}, "cifar100": {"test": 70.0},
                  "imagenet16-120": {"test": 40.0}}
-        return [{"variant": variant, "method": m, "result": {"arch": f"|{variant}-{m}-{seed}|",
-                                                                "benchmark": bench}}
+        # darts_pt.run's row contract: the selection's result and the search's last entropy
+        return [{"variant": variant, "method": m, "final_alpha_entropy": 1.5 - seed,
+                 "result": {"arch": f"|{variant}-{m}-{seed}|", "benchmark": bench}}
                 for m in ("magnitude", "perturbation")]
 
     monkeypatch.setattr(darts_pt, "run", fake_run)
