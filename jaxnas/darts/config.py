@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from jaxnas import datasets
+from jaxnas.darts.optim import ALPHA_LR
 from jaxnas.darts.step import OBJECTIVES
 
 
@@ -48,7 +49,7 @@ class DartsConfig:
     data_dir: str | None = _opt(None, "folder of the benchmark tables (default: "
                                       "$JAXNAS_DATA_DIR, then ../shared/data)")
     fix_alpha: bool = _opt(False, "train the weights only (DARTS-PT)")
-    alpha_lr: float = _opt(3e-4, "Adam learning rate of alpha (DARTS: 3e-4; also used when "
+    alpha_lr: float = _opt(ALPHA_LR, "Adam learning rate of alpha (DARTS: 3e-4; also used when "
                                  "DARTS-PT fine-tuning keeps training alpha)")
     second_order: bool = _opt(False, "unrolled (second-order) DARTS")
     max_examples: int | None = _opt(None, "seeded random subset of N train images")
@@ -140,7 +141,7 @@ class DartsConfig:
 # Options added after work directories were first written, with the value that reproduces what
 # those directories hold (before scanned stages, the cells were unrolled).
 LEGACY_DEFAULTS: dict[str, Any] = {"scan": False, "layers": None, "image_size": None,
-                                   "alpha_lr": 3e-4}
+                                   "alpha_lr": ALPHA_LR}
 
 # Options that may change between a run and its resumption: where files live and how often to
 # checkpoint. Every other option changes the computation, so a mismatch refuses to resume.

@@ -84,7 +84,7 @@ class Supernet(NamedTuple):
     lr: float
     batch_size: int
     opt_alpha: Any = None
-    alpha_lr: float = 3e-4
+    alpha_lr: float = darts_optim.ALPHA_LR
 
 
 def check_method(method: str) -> str:
