@@ -33,6 +33,8 @@ CASES = {
     "ynn_individual_conv/xla_unrolled": (
         "--xla_cpu_experimental_ynn_fusion_type=individual_convolution", "xla_unrolled"),
     "ynn_off/xla_unrolled": ("--xla_cpu_experimental_ynn_fusion_type=", "xla_unrolled"),
+    "ynn_off/xla": ("--xla_cpu_experimental_ynn_fusion_type=", "xla"),
+    "ynn_off/gemm": ("--xla_cpu_experimental_ynn_fusion_type=", "gemm"),
     "xnnpack/xla_unrolled": ("--xla_cpu_use_xnnpack=true", "xla_unrolled"),
     "fast_math/gemm": ("--xla_cpu_enable_fast_math=true", "gemm"),
 }
