@@ -118,3 +118,28 @@ def test_darts_pt_cpu_driver_runs_variant_major_and_merges_records(tmp_path, mon
     assert len(methods) == 8 and ("na-darts", 1) in methods and ("na-darts-pt", 1) in methods
     with pytest.raises(SystemExit):
         darts_pt_cpu.main([*argv, "--variants", "nope"])
+
+
+def test_darts_pt_cpu_results_are_the_committed_json():
+    """Issue 20's record: every number in RESULTS_darts_pt.md's generated tables is what the
+    driver makes of experiments/results/darts_pt_cpu.json, each record has the fields the
+    issue names, and the README's summary quotes the tables' means."""
+    import darts_pt_cpu
+
+    root = Path(__file__).resolve().parents[1]
+    recs = json.loads((root / "experiments/results/darts_pt_cpu.json").read_text())
+    need = {"method", "seed", "arch", "cifar10_test", "cifar100_test", "imagenet16_test",
+            "final_alpha_entropy", "epochs"}
+    assert recs and all(need <= set(r) for r in recs)
+    assert {r["method"] for r in recs} == set(darts_pt_cpu.ORDER)
+    assert all(len({r["seed"] for r in recs if r["method"] == m}) >= 3
+               for m in darts_pt_cpu.ORDER)
+    text = (root / "experiments/RESULTS_darts_pt.md").read_text()
+    block = text[text.index(darts_pt_cpu.BEGIN) + len(darts_pt_cpu.BEGIN):
+                 text.index(darts_pt_cpu.END)]
+    assert block.strip() == darts_pt_cpu.tables(recs)
+    readme = " ".join((root / "README.md").read_text().split())
+    for m, name in (("darts", "DARTS"), ("darts-pt", "DARTS-PT"),
+                    ("darts-pt-fix-alpha", "fix-α"), ("na-darts", "NA-DARTS")):
+        mean = darts_pt_cpu._mean_std([r["cifar10_test"] for r in recs if r["method"] == m])
+        assert f"{name} {mean}" in readme, (name, mean)
