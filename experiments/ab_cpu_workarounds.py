@@ -11,7 +11,9 @@ different convolution / fence:
   YNNPACK fusions), fences on;
 * ``..._nofence``: without :func:`jaxnas.models.layers.fence`;
 * ``..._unrolled``: ``Network(scan=False)`` (XLA:CPU's YNNPACK convolutions inside the scanned
-  stage's while loop run ~30x slower than unrolled ones).
+  stage's while loop run ~30x slower than unrolled ones);
+* ``..._chunkN``: :data:`jaxnas.models.layers.CHUNK_PIXELS` = N pixels per im2col chunk
+  (the library's is 2,048).
 
 Run: ``PYTHONPATH=. python experiments/ab_cpu_workarounds.py [--batch 64] [--variants ...]
 [--torch-threads 1]`` (``taskset -c 0 ...``: everything on one core).
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -45,15 +48,18 @@ def _xla_conv(x, kernel, stride=1, padding=0, relu=False):
 @contextlib.contextmanager
 def variant(name: str):
     """Patches :mod:`jaxnas.models.layers` for tracing one variant (restored afterwards)."""
-    saved = layers.conv2d, cell.fence
+    saved = layers.conv2d, cell.fence, layers.CHUNK_PIXELS
     try:
+        chunk = re.search(r"chunk(\d+)", name)
+        if chunk:
+            layers.CHUNK_PIXELS = int(chunk.group(1))
         if name.startswith("xla"):
             layers.conv2d = _xla_conv
         if "nofence" in name:
             cell.fence = lambda x: x
         yield
     finally:
-        layers.conv2d, cell.fence = saved
+        layers.conv2d, cell.fence, layers.CHUNK_PIXELS = saved
 
 
 def main() -> None:
