@@ -226,6 +226,8 @@ def main(argv=None) -> int:
             write_results(all_recs, args.results)
             print(f"=== {variant} seed {seed} done; {len(all_recs)} records in "
                   f"{args.json_out}, tables in {args.results}", file=sys.stderr, flush=True)
+    if args.json_out.exists():  # with what concurrent invocations wrote since the last read
+        all_recs = json.loads(args.json_out.read_text())
     write_results(all_recs, args.results)
     if args.plot:
         plot(all_recs, args.plot)

@@ -116,6 +116,20 @@ def test_darts_pt_cpu_driver_runs_variant_major_and_merges_records(tmp_path, mon
     assert text.count("<!--") == 2 and "| na-darts-pt | 1 |" in text and "verdict text" in text
     methods = sorted((r["method"], r["seed"]) for r in json.loads(js.read_text()))
     assert len(methods) == 8 and ("na-darts", 1) in methods and ("na-darts-pt", 1) in methods
+    # A concurrent invocation that finishes after this one's last run: its record lands in the
+    # JSON between this run's in-loop write and its final tables, and the tables keep it.
+    write = darts_pt_cpu.write_results
+    other = {**json.loads(js.read_text())[0], "method": "darts", "seed": 7}
+
+    def write_then_other_finishes(recs, path):
+        write(recs, path)
+        if not any(r["seed"] == 7 for r in json.loads(js.read_text())):
+            js.write_text(json.dumps([*json.loads(js.read_text()), other]))
+
+    monkeypatch.setattr(darts_pt_cpu, "write_results", write_then_other_finishes)
+    assert darts_pt_cpu.main(["--out", str(tmp_path / "c"), "--json-out", str(js), "--seeds",
+                              "2", "--variants", "darts", "--results", str(md)]) == 0
+    assert "| darts | 7 |" in md.read_text()
     with pytest.raises(SystemExit):
         darts_pt_cpu.main([*argv, "--variants", "nope"])
 
@@ -140,6 +154,7 @@ def test_darts_pt_cpu_results_are_the_committed_json():
     assert block.strip() == darts_pt_cpu.tables(recs)
     readme = " ".join((root / "README.md").read_text().split())
     for m, name in (("darts", "DARTS"), ("darts-pt", "DARTS-PT"),
-                    ("darts-pt-fix-alpha", "fix-α"), ("na-darts", "NA-DARTS")):
+                    ("darts-pt-fix-alpha", "fix-α"), ("na-darts", "NA-DARTS"),
+                    ("na-darts-pt", "NA-DARTS with perturbation")):
         mean = darts_pt_cpu._mean_std([r["cifar10_test"] for r in recs if r["method"] == m])
         assert f"{name} {mean}" in readme, (name, mean)
