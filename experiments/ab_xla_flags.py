@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 
 # name -> (XLA_FLAGS, ab_cpu_workarounds variant): ``gemm`` is the library's im2col path in
 # scanned stages (the default), ``xla_unrolled`` XLA's own convolutions in unrolled stages.
+YNN_OFF = "--xla_cpu_experimental_ynn_fusion_type="  # no ynn_fusion in the optimised HLO
 CASES = {
     "default/gemm": ("", "gemm"),
     "default/xla_unrolled": ("", "xla_unrolled"),
@@ -32,9 +33,9 @@ CASES = {
     "onednn/xla_unrolled": ("--xla_cpu_use_onednn=true", "xla_unrolled"),
     "ynn_individual_conv/xla_unrolled": (
         "--xla_cpu_experimental_ynn_fusion_type=individual_convolution", "xla_unrolled"),
-    "ynn_off/xla_unrolled": ("--xla_cpu_experimental_ynn_fusion_type=", "xla_unrolled"),
-    "ynn_off/xla": ("--xla_cpu_experimental_ynn_fusion_type=", "xla"),
-    "ynn_off/gemm": ("--xla_cpu_experimental_ynn_fusion_type=", "gemm"),
+    "ynn_off/xla_unrolled": (YNN_OFF, "xla_unrolled"),
+    "ynn_off/xla": (YNN_OFF, "xla"),
+    "ynn_off/gemm": (YNN_OFF, "gemm"),
     "xnnpack/xla_unrolled": ("--xla_cpu_use_xnnpack=true", "xla_unrolled"),
     "fast_math/gemm": ("--xla_cpu_enable_fast_math=true", "gemm"),
 }
